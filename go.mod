@@ -1,0 +1,9 @@
+module github.com/depprobe/depprobe
+
+go 1.26.8
+
+require (
+	github.com/caarlos0/env/v11 v11.4.2 // indirect
+	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+)

@@ -1,0 +1,143 @@
+package probe
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Step is a rung of the diagnosis ladder. An attempt climbs the steps in
+// order and stops at the first that fails.
+type Step string
+
+// The steps, in the order an attempt climbs them. A scheme skips the steps it
+// has no use for: unix:// has no resolve step, tcp:// no tls or protocol step.
+const (
+	Resolve  Step = "resolve"  // the host name becomes addresses
+	Connect  Step = "connect"  // a stream connection to one of them
+	TLS      Step = "tls"      // a verified TLS handshake
+	Protocol Step = "protocol" // the dependency's own answer
+)
+
+// Outcome is how an attempt ended.
+type Outcome string
+
+// The outcomes. Each has a verdict in the retry loop: see Outcome.Fatal and
+// Outcome.TimedOut.
+const (
+	OK          Outcome = "ok"           // ready
+	NotFound    Outcome = "not_found"    // the name does not exist (NXDOMAIN)
+	DNSError    Outcome = "dns_error"    // the resolver failed (SERVFAIL, no answer)
+	Refused     Outcome = "refused"      // RST: nothing listens on that address and port
+	Reset       Outcome = "reset"        // accepted, then reset before answering
+	Closed      Outcome = "closed"       // accepted, then closed before answering
+	NotReady    Outcome = "not_ready"    // the protocol answered "not yet"
+	Unexpected  Outcome = "unexpected"   // an answer, but not the expected one
+	Timeout     Outcome = "timeout"      // no answer within the attempt's time
+	Unreachable Outcome = "unreachable"  // no route, or an ICMP reject
+	CertInvalid Outcome = "cert_invalid" // the certificate does not verify
+	AuthFailed  Outcome = "auth_failed"  // the credentials were rejected
+	Canceled    Outcome = "canceled"     // the caller gave up on the attempt (shutdown)
+)
+
+// Fatal reports whether waiting cannot fix the outcome, so that a wait gives
+// up at once.
+func (o Outcome) Fatal() bool { return o == CertInvalid || o == AuthFailed }
+
+// TimedOut reports whether the outcome counts towards the consecutive
+// timeouts that make a wait give up: packets that vanish (a firewall) and
+// ICMP rejects (no route) rarely go away by waiting.
+func (o Outcome) TimedOut() bool { return o == Timeout || o == Unreachable }
+
+// costly reports whether the dependency did work to produce the outcome (it
+// accepted a connection, spoke its protocol), so that the retry loop backs
+// off further than for a refused connect, which costs the server nothing.
+func (o Outcome) costly() bool {
+	switch o {
+	case NotReady, Unexpected, Reset, Closed, AuthFailed, CertInvalid:
+		return true
+	}
+	return false
+}
+
+// StepResult is what one step did. A name with several addresses gives one
+// connect StepResult per address.
+type StepResult struct {
+	Step     Step
+	Addr     string        // the address or path the step worked on; empty for resolve of a literal
+	Duration time.Duration // how long the step took
+	Outcome  Outcome       // OK when the step passed
+	Err      error         // the cause when it failed
+}
+
+// Result is the typed outcome of one attempt on one target. A Result is a
+// value: it is safe to copy and to share once returned. Nothing in it holds a
+// secret: URL is redacted, and errors never carry the URL's userinfo.
+type Result struct {
+	Target   string        // the target's name
+	URL      string        // the target's URL, redacted
+	Step     Step          // where the attempt stopped: the failed step, or the last step when OK
+	Outcome  Outcome       // how it ended
+	Addr     string        // the address that answered, or the one whose failure is reported
+	Steps    []StepResult  // every step climbed, in order
+	Err      error         // the wrapped cause, nil when OK
+	Hint     string        // likely causes in plain words, empty when OK
+	Start    time.Time     // when the attempt began
+	Duration time.Duration // all steps together
+}
+
+// Ready reports whether the attempt found the target ready.
+func (r Result) Ready() bool { return r.Outcome == OK }
+
+// Summary is a few words for an endpoint or a short line:
+// "ok", "connect refused", "protocol not_ready".
+func (r Result) Summary() string {
+	if r.Outcome == OK {
+		return string(OK)
+	}
+	return string(r.Step) + " " + string(r.Outcome)
+}
+
+// Error is the one-line sentence a person reads, e.g.
+// `timeout: connect to "db:5432" (10.0.0.7:5432) got no answer within 2s`.
+// It is empty when the attempt succeeded.
+func (r Result) Error() string {
+	if r.Outcome == OK {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", r.Outcome, r.Step)
+	if r.Addr != "" {
+		fmt.Fprintf(&b, " %s", r.Addr)
+	}
+	if r.Err != nil {
+		fmt.Fprintf(&b, ": %v", r.Err)
+	}
+	return b.String()
+}
+
+// StepDurations renders the per-step durations, e.g.
+// "resolve=1.2ms connect=310µs protocol=2ms".
+func (r Result) StepDurations() string {
+	var b strings.Builder
+	for i, s := range r.Steps {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%s", s.Step, roundDuration(s.Duration))
+	}
+	return b.String()
+}
+
+// roundDuration keeps three significant digits, enough for a person.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	case d >= time.Microsecond:
+		return d.Round(time.Microsecond)
+	}
+	return d
+}

@@ -1,0 +1,333 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Spec is one target as written by a user, before it is checked:
+// `[NAME=]URL [OPTION=VALUE ...]`.
+type Spec struct {
+	Name    string            // empty when the user gave none
+	URL     string            // as written; may hold a password
+	Options map[string]string // OPTION=VALUE pairs, in no order
+	Source  string            // where it came from, e.g. "DEPPROBE_TARGETS entry 2"
+}
+
+// nameRE is what a NAME may look like: it appears in log fields, metric
+// labels and the /readyz/NAME path, so it stays plain.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// optionKeyRE is what an OPTION name may look like.
+var optionKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// ParseSpecs splits text into target specs. Targets are separated by commas
+// or newlines; blank entries and lines whose first non-blank character is '#'
+// are skipped. Within an entry, fields are separated by spaces or tabs: the
+// first is `[NAME=]URL`, where NAME is everything before the first '=' that
+// comes before "://"; the others are OPTION=VALUE. A comma or a space inside a
+// URL must be percent-encoded. source names the origin in error messages.
+//
+// ParseSpecs checks the grammar only; New checks what a spec means. Every
+// problem is reported, joined with errors.Join; the specs without problems
+// are returned all the same. Error messages never contain a URL's userinfo or
+// query.
+func ParseSpecs(source, text string) ([]Spec, error) {
+	var (
+		specs []Spec
+		errs  []error
+		n     int
+	)
+	for line := range strings.Lines(text) {
+		if trimmed := strings.TrimSpace(line); strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		for entry := range strings.SplitSeq(line, ",") {
+			fields := strings.Fields(entry)
+			if len(fields) == 0 {
+				continue
+			}
+			n++
+			where := fmt.Sprintf("%s entry %d", source, n)
+			s, err := parseSpec(where, fields)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			specs = append(specs, s)
+		}
+	}
+	return specs, errors.Join(errs...)
+}
+
+func parseSpec(where string, fields []string) (Spec, error) {
+	s := Spec{URL: fields[0], Source: where}
+	if sep := strings.Index(s.URL, "://"); sep > 0 {
+		if eq := strings.IndexByte(s.URL[:sep], '='); eq >= 0 {
+			s.Name, s.URL = s.URL[:eq], s.URL[eq+1:]
+			if !nameRE.MatchString(s.Name) {
+				return s, fmt.Errorf("%s: name %q: use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit", where, s.Name)
+			}
+		}
+	} else {
+		return s, fmt.Errorf("%s: %q is not a URL: write scheme://address, e.g. tcp://db:5432", where, redactRaw(s.URL))
+	}
+	var errs []error
+	for _, f := range fields[1:] {
+		k, v, ok := strings.Cut(f, "=")
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: option %q: write OPTION=VALUE", where, f))
+		case !optionKeyRE.MatchString(k):
+			errs = append(errs, fmt.Errorf("%s: option %q: the name must be lowercase letters, digits and '_'", where, k))
+		case s.Options[k] != "":
+			errs = append(errs, fmt.Errorf("%s: option %q is given twice", where, k))
+		case v == "":
+			errs = append(errs, fmt.Errorf("%s: option %q has no value", where, k))
+		default:
+			if s.Options == nil {
+				s.Options = map[string]string{}
+			}
+			s.Options[k] = v
+		}
+	}
+	return s, errors.Join(errs...)
+}
+
+// Target is one checked dependency: a name, a URL and how to probe it. It is
+// built once from configuration by New and is safe for concurrent use by
+// several attempts.
+type Target struct {
+	// Name is what logs, endpoints and metrics call the target; unique.
+	Name string
+	// Kubernetes makes hints speak of Services, endpoints and NetworkPolicy.
+	// New sets it for host names that look like cluster Services; callers set
+	// it when the process runs in a pod.
+	Kubernetes bool
+	// Resolver resolves host names; nil means net.DefaultResolver.
+	Resolver *net.Resolver
+
+	url    *url.URL // holds the password: never print it, use redacted
+	scheme *scheme
+	host   string // host name or IP literal, without brackets; empty for unix:// and file://
+	port   string
+	path   string // unix:// socket or file:// path
+	cfg    config // what the scheme's options set
+	source string // where the spec came from, for error messages
+}
+
+// URL is the target's URL with passwords and query values masked.
+func (t *Target) URL() string { return redact(t.url) }
+
+// Scheme is the URL's scheme, lowercase.
+func (t *Target) Scheme() string { return t.url.Scheme }
+
+// Address is what the attempt dials, e.g. "db:5432" or "/run/app.sock".
+func (t *Target) Address() string {
+	if t.path != "" {
+		return t.path
+	}
+	return net.JoinHostPort(t.host, t.port)
+}
+
+// New checks a spec and builds its target: a known scheme, a host and port
+// where the scheme needs them, known options with valid values, readable CA
+// files. The name defaults to one derived from the URL (see DefaultName).
+// Errors name the spec's source and never contain a password.
+func New(s Spec) (*Target, error) {
+	where := s.Source
+	if where == "" {
+		where = "target"
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q is not a valid URL: %v", where, redactRaw(s.URL), unwrapURLError(err))
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	sc, ok := schemes[u.Scheme]
+	if !ok {
+		return nil, fmt.Errorf("%s: %q: unknown scheme %q; known: %s", where, redact(u), u.Scheme, strings.Join(schemeNames(), ", "))
+	}
+	t := &Target{Name: s.Name, url: u, scheme: sc, source: where}
+	var errs []error
+	switch sc.network {
+	case "unix", "file":
+		if u.Host != "" || u.Path == "" {
+			errs = append(errs, fmt.Errorf("%s: %q: write %s:///absolute/path (three slashes)", where, redact(u), u.Scheme))
+		}
+		t.path = path.Clean(u.Path)
+	case "dns":
+		t.host = u.Hostname()
+		if t.host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q: no name to resolve; write dns://name", where, redact(u)))
+		}
+	default:
+		t.host, t.port = u.Hostname(), u.Port()
+		if t.host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q: no host; write %s://host:port", where, redact(u), u.Scheme))
+		}
+		if t.port == "" {
+			t.port = sc.port
+		}
+		if p, err := strconv.ParseUint(t.port, 10, 16); err != nil || p == 0 {
+			errs = append(errs, fmt.Errorf("%s: %q: needs a port from 1 to 65535", where, redact(u)))
+		}
+	}
+	for k, v := range s.Options {
+		opt, ok := sc.options[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: %q: unknown option %q for %s://; known: %s", where, redact(u), k, u.Scheme, strings.Join(optionNames(sc), ", ")))
+			continue
+		}
+		if err := opt.set(&t.cfg, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: option %s=%q: %v", where, k, v, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if sc.prepare != nil {
+		if err := sc.prepare(t); err != nil {
+			return nil, fmt.Errorf("%s: %q: %v", where, redact(u), err)
+		}
+	}
+	if t.Name == "" {
+		t.Name = DefaultName(t)
+	}
+	t.Kubernetes = clusterName(t.host)
+	return t, nil
+}
+
+// Targets builds every spec. A derived name that clashes with another name
+// takes the port (or, without one, the scheme) as a suffix: "db-5432". Two
+// equal names given by the user, or the same URL twice, are errors. Every
+// problem is reported.
+func Targets(specs []Spec) ([]*Target, error) {
+	var (
+		targets []*Target
+		derived []bool
+		errs    []error
+		count   = map[string]int{}
+	)
+	for _, s := range specs {
+		t, err := New(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		targets = append(targets, t)
+		derived = append(derived, s.Name == "")
+		count[t.Name]++
+	}
+	for i, t := range targets {
+		if derived[i] && count[t.Name] > 1 {
+			suffix := t.port
+			if suffix == "" {
+				suffix = t.url.Scheme
+			}
+			t.Name = sanitizeName(t.Name + "-" + suffix)
+		}
+	}
+	seen := map[string]string{}
+	for i, t := range targets {
+		if prev, dup := seen[t.Name]; dup {
+			if derived[i] {
+				errs = append(errs, fmt.Errorf("%s: %q is listed twice (also %s); give one a NAME= to tell them apart", t.source, t.URL(), prev))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: name %q is already used by %s", t.source, t.Name, prev))
+			}
+			continue
+		}
+		seen[t.Name] = t.source
+	}
+	return targets, errors.Join(errs...)
+}
+
+// DefaultName derives a readable name from a target's URL: the host for
+// network schemes ("db" for postgres://db:5432), the file name for unix://
+// and file://.
+func DefaultName(t *Target) string {
+	if t.path != "" {
+		return sanitizeName(path.Base(t.path))
+	}
+	return sanitizeName(t.host)
+}
+
+func sanitizeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	s = strings.Trim(string(b), "_.-")
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	if s == "" {
+		s = "target"
+	}
+	return s
+}
+
+// clusterName reports whether host looks like a Kubernetes Service name.
+func clusterName(host string) bool {
+	h := strings.TrimSuffix(host, ".")
+	return strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc.")
+}
+
+// redact prints a URL with its password (for http and https, the whole
+// userinfo, since a token often stands in the user name) and every query
+// value masked.
+func redact(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		_, hasPassword := c.User.Password()
+		switch {
+		case c.Scheme == "http" || c.Scheme == "https":
+			c.User = url.User("xxxxx")
+		case hasPassword:
+			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		}
+	}
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		c.RawQuery = q.Encode()
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
+}
+
+// redactRaw masks what looks like userinfo or a query in text that did not
+// parse as a URL.
+func redactRaw(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?xxxxx"
+	}
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		start := strings.Index(s, "://")
+		if start < 0 || start > at {
+			start = -3
+		}
+		s = s[:start+3] + "xxxxx" + s[at:]
+	}
+	return s
+}
+
+// unwrapURLError drops url.Error's copy of the URL, which may hold a secret.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
