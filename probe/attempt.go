@@ -39,7 +39,13 @@ func failf(o Outcome, format string, args ...any) error {
 // Wait) and never returns before every connection it opened is closed. It is
 // safe to call concurrently.
 func (t *Target) Probe(ctx context.Context) Result {
-	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Start: time.Now()}}
+	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now()}}
+	if t.scheme.network == "dns" {
+		a.res.Host = t.host
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		a.res.Limit = deadline.Sub(a.res.Start)
+	}
 	a.run(ctx)
 	r := a.res
 	r.Duration = time.Since(r.Start)
@@ -120,6 +126,7 @@ func (a *attempt) run(ctx context.Context) {
 func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 	t := a.t
 	if ip, err := netip.ParseAddr(t.host); err == nil {
+		a.res.Addrs = []string{ip.Unmap().String()}
 		return []netip.Addr{ip.Unmap()}, a.record(StepResult{Step: Resolve, Addr: ip.String(), Outcome: OK})
 	}
 	r := t.Resolver
@@ -136,6 +143,7 @@ func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 	})
 	for i, ip := range addrs {
 		addrs[i] = ip.Unmap()
+		a.res.Addrs = append(a.res.Addrs, addrs[i].String())
 	}
 	return addrs, ok
 }

@@ -1,8 +1,11 @@
 package probe
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -76,14 +79,17 @@ type StepResult struct {
 type Result struct {
 	Target   string        // the target's name
 	URL      string        // the target's URL, redacted
+	Host     string        // what the URL names: "db:5432", "/run/app.sock"
 	Step     Step          // where the attempt stopped: the failed step, or the last step when OK
 	Outcome  Outcome       // how it ended
 	Addr     string        // the address that answered, or the one whose failure is reported
+	Addrs    []string      // every address the name resolved to
 	Steps    []StepResult  // every step climbed, in order
 	Err      error         // the wrapped cause, nil when OK
 	Hint     string        // likely causes in plain words, empty when OK
 	Start    time.Time     // when the attempt began
 	Duration time.Duration // all steps together
+	Limit    time.Duration // the attempt's time limit, zero when it had none
 }
 
 // Ready reports whether the attempt found the target ready.
@@ -99,21 +105,62 @@ func (r Result) Summary() string {
 }
 
 // Error is the one-line sentence a person reads, e.g.
-// `timeout: connect to "db:5432" (10.0.0.7:5432) got no answer within 2s`.
+// `timeout: connect to "db:5432" (10.0.0.7:5432) got no answer within 2s` or
+// `refused: connect to "db:5432" (10.0.0.7:5432): connection refused`.
 // It is empty when the attempt succeeded.
 func (r Result) Error() string {
 	if r.Outcome == OK {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s", r.Outcome, r.Step)
-	if r.Addr != "" {
-		fmt.Fprintf(&b, " %s", r.Addr)
+	fmt.Fprintf(&b, "%s: ", r.Outcome)
+	switch r.Step {
+	case Resolve:
+		fmt.Fprintf(&b, "resolve %q", hostOnly(r.Host))
+	case Connect:
+		fmt.Fprintf(&b, "connect to %q", r.Host)
+	case TLS:
+		fmt.Fprintf(&b, "tls handshake with %q", r.Host)
+	default:
+		fmt.Fprintf(&b, "%s with %q", r.Step, r.Host)
 	}
-	if r.Err != nil {
-		fmt.Fprintf(&b, ": %v", r.Err)
+	if r.Addr != "" && r.Addr != r.Host && r.Step != Resolve {
+		fmt.Fprintf(&b, " (%s)", r.Addr)
+	}
+	if r.Outcome == Timeout && r.Limit > 0 {
+		fmt.Fprintf(&b, " got no answer within %s", RoundDuration(r.Limit))
+	} else if r.Err != nil {
+		fmt.Fprintf(&b, ": %s", cause(r.Err))
 	}
 	return b.String()
+}
+
+// hostOnly drops the port from "host:port".
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+// cause is the innermost words of err that add something: "connection
+// refused" rather than "dial tcp 10.0.0.7:5432: connect: connection refused",
+// which repeats what the sentence already says.
+func cause(err error) string {
+	var (
+		errno  syscall.Errno
+		dnsErr *net.DNSError
+		se     *stepError
+	)
+	switch {
+	case errors.As(err, &se):
+		return se.err.Error()
+	case errors.As(err, &dnsErr):
+		return dnsErr.Err
+	case errors.As(err, &errno):
+		return errno.Error()
+	}
+	return err.Error()
 }
 
 // StepDurations renders the per-step durations, e.g.
@@ -124,13 +171,13 @@ func (r Result) StepDurations() string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%s=%s", s.Step, roundDuration(s.Duration))
+		fmt.Fprintf(&b, "%s=%s", s.Step, RoundDuration(s.Duration))
 	}
 	return b.String()
 }
 
-// roundDuration keeps three significant digits, enough for a person.
-func roundDuration(d time.Duration) time.Duration {
+// RoundDuration keeps about three significant digits, enough for a person.
+func RoundDuration(d time.Duration) time.Duration {
 	switch {
 	case d >= time.Second:
 		return d.Round(10 * time.Millisecond)

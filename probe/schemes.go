@@ -129,3 +129,6 @@ func optionNames(sc *scheme) []string {
 	}
 	return slices.Sorted(maps.Keys(sc.options))
 }
+
+// Schemes lists the URL schemes depprobe knows, sorted.
+func Schemes() []string { return schemeNames() }

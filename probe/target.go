@@ -17,7 +17,7 @@ type Spec struct {
 	Name    string            // empty when the user gave none
 	URL     string            // as written; may hold a password
 	Options map[string]string // OPTION=VALUE pairs, in no order
-	Source  string            // where it came from, e.g. "DEPPROBE_TARGETS entry 2"
+	Source  string            // where it came from, e.g. "DEPPROBE_TARGETS, target 2"
 }
 
 // nameRE is what a NAME may look like: it appears in log fields, metric
@@ -54,7 +54,7 @@ func ParseSpecs(source, text string) ([]Spec, error) {
 				continue
 			}
 			n++
-			where := fmt.Sprintf("%s entry %d", source, n)
+			where := fmt.Sprintf("%s, target %d", source, n)
 			s, err := parseSpec(where, fields)
 			if err != nil {
 				errs = append(errs, err)

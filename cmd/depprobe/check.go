@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// check makes one attempt per target, all at once, and prints each
+// target's ladder. It returns errNotReady when any target is not ready.
+func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Writer) error {
+	results := make([]probe.Result, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			actx, cancel := context.WithTimeout(ctx, c.AttemptTimeout)
+			defer cancel()
+			results[i] = t.Probe(actx)
+		})
+	}
+	wg.Wait()
+	var unready []string
+	for _, r := range results {
+		writeLadder(stdout, r)
+		if !r.Ready() {
+			unready = append(unready, r.Target)
+		}
+	}
+	if len(unready) > 0 {
+		fmt.Fprintf(stdout, "%d of %d targets not ready: %s\n", len(unready), len(results), strings.Join(unready, ", "))
+		return errNotReady
+	}
+	fmt.Fprintf(stdout, "all %d targets ready\n", len(results))
+	return nil
+}
+
+// writeLadder prints one result as the steps it climbed, e.g.
+//
+//	✗ cache  redis://cache:6379  not ready: connect refused
+//	    ✓ resolve  cache               ok       812µs
+//	    ✗ connect  10.0.0.9:6379       refused  201µs
+//	    refused: connect to "cache:6379" (10.0.0.9:6379): connection refused
+//	    hint: nothing listens on 10.0.0.9:6379: ...
+func writeLadder(w io.Writer, r probe.Result) {
+	if r.Ready() {
+		fmt.Fprintf(w, "✓ %s  %s  ready in %s\n", r.Target, r.URL, probe.RoundDuration(r.Duration))
+	} else {
+		fmt.Fprintf(w, "✗ %s  %s  not ready: %s\n", r.Target, r.URL, r.Summary())
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range r.Steps {
+		mark := "✓"
+		if s.Outcome != probe.OK {
+			mark = "✗"
+		}
+		addr := s.Addr
+		if s.Step == probe.Resolve && s.Outcome == probe.OK && (len(r.Addrs) != 1 || r.Addrs[0] != addr) {
+			addr += " → " + strings.Join(r.Addrs, ", ")
+		}
+		fmt.Fprintf(tw, "    %s %s\t%s\t%s\t%s\n", mark, s.Step, addr, s.Outcome, probe.RoundDuration(s.Duration))
+	}
+	tw.Flush()
+	if !r.Ready() {
+		fmt.Fprintf(w, "    %s\n", r.Error())
+		if r.Hint != "" {
+			fmt.Fprintf(w, "    hint: %s\n", r.Hint)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// config is every DEPPROBE_* variable. `depprobe help` is generated from
+// these tags, so the help cannot drift from what is read.
+type config struct {
+	Targets           string        `env:"DEPPROBE_TARGETS" help:"targets, separated by commas or newlines: [NAME=]URL [OPTION=VALUE ...]"`
+	TargetsFile       string        `env:"DEPPROBE_TARGETS_FILE" help:"a file with more targets, same syntax (e.g. a mounted Secret)"`
+	Timeout           time.Duration `env:"DEPPROBE_TIMEOUT" envDefault:"5m" help:"wait gives up after this long; 0 = never"`
+	AttemptTimeout    time.Duration `env:"DEPPROBE_ATTEMPT_TIMEOUT" envDefault:"2s" help:"time limit of one attempt, all steps together"`
+	MaxTimeouts       int           `env:"DEPPROBE_MAX_TIMEOUTS" envDefault:"3" help:"consecutive timed-out attempts of one target that make wait give up; 0 = never"`
+	BackoffInitial    time.Duration `env:"DEPPROBE_BACKOFF_INITIAL" envDefault:"10ms" help:"first wait between attempts of a target"`
+	BackoffMax        time.Duration `env:"DEPPROBE_BACKOFF_MAX" envDefault:"100ms" help:"longest wait between attempts after a refused connect (5x after a costly not_ready)"`
+	BackoffMultiplier float64       `env:"DEPPROBE_BACKOFF_MULTIPLIER" envDefault:"2" help:"each wait is this many times the one before"`
+	BackoffJitter     float64       `env:"DEPPROBE_BACKOFF_JITTER" envDefault:"0.1" help:"randomize each wait by this fraction (0 to 1)"`
+	Interval          time.Duration `env:"DEPPROBE_INTERVAL" envDefault:"5s" help:"serve: period between attempts of a target that is ready"`
+	Listen            string        `env:"DEPPROBE_LISTEN" envDefault:":3377" help:"serve: address of /readyz, /livez and /metrics"`
+	LogFormat         string        `env:"DEPPROBE_LOG_FORMAT" envDefault:"json" help:"json or text"`
+	LogLevel          string        `env:"DEPPROBE_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	TerminationLog    string        `env:"DEPPROBE_TERMINATION_LOG" envDefault:"/dev/termination-log" help:"wait writes why it gave up here (Kubernetes shows it); a missing directory is no error"`
+}
+
+// loadConfig reads the variables from env and checks every value. All
+// problems are reported together, each naming its variable and value.
+func loadConfig(environ map[string]string) (config, error) {
+	var (
+		c      config
+		errs   []error
+		failed = map[string]bool{} // variables that did not parse
+	)
+	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
+		var agg env.AggregateError
+		if !errors.As(err, &agg) {
+			return c, err
+		}
+		for _, e := range agg.Errors {
+			name, err := describeParseError(e, environ)
+			failed[name] = true
+			errs = append(errs, err)
+		}
+	}
+	check := func(ok bool, name string, value any, why string) {
+		if !ok && !failed[name] {
+			errs = append(errs, fmt.Errorf("%s=%q: %s", name, fmt.Sprint(value), why))
+		}
+	}
+	check(c.Timeout >= 0, "DEPPROBE_TIMEOUT", c.Timeout, "must not be negative (0 = never give up)")
+	check(c.AttemptTimeout > 0, "DEPPROBE_ATTEMPT_TIMEOUT", c.AttemptTimeout, "must be more than 0")
+	check(c.MaxTimeouts >= 0, "DEPPROBE_MAX_TIMEOUTS", c.MaxTimeouts, "must not be negative (0 = never give up on timeouts)")
+	check(c.BackoffInitial > 0, "DEPPROBE_BACKOFF_INITIAL", c.BackoffInitial, "must be more than 0")
+	check(c.BackoffMax >= c.BackoffInitial, "DEPPROBE_BACKOFF_MAX", c.BackoffMax, fmt.Sprintf("must be at least DEPPROBE_BACKOFF_INITIAL (%s)", c.BackoffInitial))
+	check(c.BackoffMultiplier >= 1, "DEPPROBE_BACKOFF_MULTIPLIER", c.BackoffMultiplier, "must be at least 1")
+	check(c.BackoffJitter >= 0 && c.BackoffJitter < 1, "DEPPROBE_BACKOFF_JITTER", c.BackoffJitter, "must be from 0 up to (not including) 1")
+	check(c.Interval > 0, "DEPPROBE_INTERVAL", c.Interval, "must be more than 0")
+	_, port, err := net.SplitHostPort(c.Listen)
+	check(err == nil && port != "", "DEPPROBE_LISTEN", c.Listen, "want host:port or :port, e.g. :3377")
+	check(c.LogFormat == "json" || c.LogFormat == "text", "DEPPROBE_LOG_FORMAT", c.LogFormat, "want json or text")
+	_, ok := logLevels[c.LogLevel]
+	check(ok, "DEPPROBE_LOG_LEVEL", c.LogLevel, "want debug, info, warn or error")
+	return c, errors.Join(errs...)
+}
+
+// describeParseError names the variable and the value that did not parse.
+func describeParseError(err error, environ map[string]string) (string, error) {
+	var pe env.ParseError
+	if !errors.As(err, &pe) {
+		return "", err
+	}
+	f, _ := reflect.TypeFor[config]().FieldByName(pe.Name)
+	name := f.Tag.Get("env")
+	value := environ[name]
+	switch f.Type {
+	case reflect.TypeFor[time.Duration]():
+		return name, fmt.Errorf("%s=%q: not a duration: write a number with a unit, e.g. 500ms, 2s, 1m30s", name, value)
+	case reflect.TypeFor[int]():
+		return name, fmt.Errorf("%s=%q: not a whole number", name, value)
+	case reflect.TypeFor[float64]():
+		return name, fmt.Errorf("%s=%q: not a number", name, value)
+	}
+	return name, fmt.Errorf("%s=%q: %v", name, value, pe.Err)
+}
+
+// policy is the retry policy the variables describe.
+func (c config) policy() probe.Policy {
+	return probe.Policy{
+		AttemptTimeout: c.AttemptTimeout,
+		MaxTimeouts:    c.MaxTimeouts,
+		Backoff: probe.Backoff{
+			Initial:    c.BackoffInitial,
+			Max:        c.BackoffMax,
+			Multiplier: c.BackoffMultiplier,
+			Jitter:     c.BackoffJitter,
+		},
+	}
+}
+
+// targets gathers the targets of DEPPROBE_TARGETS, DEPPROBE_TARGETS_FILE and
+// the arguments, in that order. Every problem is reported.
+func (c config) targets(args []string, inPod bool) ([]*probe.Target, error) {
+	var (
+		specs []probe.Spec
+		errs  []error
+	)
+	add := func(source, text string) {
+		s, err := probe.ParseSpecs(source, text)
+		specs = append(specs, s...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add("DEPPROBE_TARGETS", c.Targets)
+	if c.TargetsFile != "" {
+		b, err := os.ReadFile(c.TargetsFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DEPPROBE_TARGETS_FILE=%q: %v", c.TargetsFile, errors.Unwrap(err)))
+		}
+		add("DEPPROBE_TARGETS_FILE", string(b))
+	}
+	add("arguments", joinArgs(args))
+	targets, err := probe.Targets(specs)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(specs) == 0 && len(errs) == 0 {
+		errs = append(errs, errors.New("no targets: set DEPPROBE_TARGETS or DEPPROBE_TARGETS_FILE, or give targets as arguments, e.g. depprobe check tcp://db:5432"))
+	}
+	for _, t := range targets {
+		t.Kubernetes = t.Kubernetes || inPod
+	}
+	return targets, errors.Join(errs...)
+}
+
+// joinArgs makes the arguments one text for ParseSpecs: an argument with
+// "://" starts a new target, any other (OPTION=VALUE) belongs to the target
+// before it, so `check https://api status=204` works unquoted.
+func joinArgs(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			if strings.Contains(a, "://") {
+				b.WriteByte('\n')
+			} else {
+				b.WriteByte(' ')
+			}
+		}
+		b.WriteString(a)
+	}
+	return b.String()
+}
+
+// writeVariables prints every variable with its default, from the tags.
+func writeVariables(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	t := reflect.TypeFor[config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		def, ok := f.Tag.Lookup("envDefault")
+		if !ok {
+			def = "(none)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Tag.Get("env"), def, f.Tag.Get("help"))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// Exit codes. The README's table mirrors this block.
+const (
+	// exitReady: every target is ready (wait, check); help and version.
+	exitReady = 0
+	// exitNotReady: check found a target not ready, or wait gave up
+	// (deadline, too many timeouts, a fatal outcome, a signal).
+	exitNotReady = 1
+	// exitUsage: the configuration or the command line is invalid. Docker
+	// reserves 2 for healthchecks, so check never uses it for a dependency.
+	exitUsage = 2
+)
+
+// usageError is an invalid configuration or command line.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// errNotReady ends a run whose dependencies are not ready; what and why
+// has been logged or printed already.
+var errNotReady = errors.New("not ready")
+
+// exitCode maps run's error to the process's exit code.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitReady
+	case errors.As(err, &ue):
+		return exitUsage
+	}
+	return exitNotReady
+}
+
+// version is stamped by the build: -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// execve replaces the process with the command after `wait --`; tests
+// replace it.
+var execve = syscall.Exec
+
+// run is the whole program: it parses args and env, runs a command and
+// returns nil (exit 0), a usageError (exit 2) or another error (exit 1).
+// It never exits and writes only to stdout and stderr.
+func run(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
+	cmd, rest := "", args
+	if len(args) > 0 {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		writeHelp(stdout)
+		return nil
+	case "version", "--version":
+		fmt.Fprintf(stdout, "depprobe %s\n", versionString())
+		return nil
+	case "wait", "check", "serve":
+	case "":
+		writeHelp(stderr)
+		return usageError{errors.New("no command: use wait, check, serve, help or version")}
+	default:
+		return usage(stderr, fmt.Errorf("unknown command %q: use wait, check, serve, help or version", cmd))
+	}
+
+	var command []string
+	if i := slices.Index(rest, "--"); i >= 0 {
+		rest, command = rest[:i], rest[i+1:]
+	}
+	var errs []error
+	c, err := loadConfig(env)
+	errs = append(errs, err)
+	targets, err := c.targets(rest, env["KUBERNETES_SERVICE_HOST"] != "")
+	errs = append(errs, err)
+	if command != nil {
+		if cmd != "wait" {
+			errs = append(errs, fmt.Errorf("%s does not run a command: only wait -- COMMAND [ARG ...] does", cmd))
+		} else if len(command) == 0 {
+			errs = append(errs, errors.New("nothing after --: write wait -- COMMAND [ARG ...]"))
+		} else if path, err := lookPath(command[0], env["PATH"]); err != nil {
+			errs = append(errs, fmt.Errorf("command %q after --: %v", command[0], err))
+		} else {
+			command[0] = path
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usage(stderr, err)
+	}
+	log := newLogger(c, stderr)
+	switch cmd {
+	case "check":
+		return check(ctx, c, targets, stdout)
+	case "serve":
+		return serve(ctx, c, targets, log)
+	}
+	if err := wait(ctx, c, targets, log); err != nil {
+		return err
+	}
+	if command == nil {
+		return nil
+	}
+	return execve(command[0], command, environ(env))
+}
+
+// usage prints the problems, one a line, and returns them as a usageError.
+func usage(stderr io.Writer, err error) error {
+	fmt.Fprintln(stderr, "depprobe: invalid configuration:")
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "  %s\n", line)
+	}
+	fmt.Fprintln(stderr, "run depprobe help for the variables and the target syntax")
+	return usageError{err}
+}
+
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+func newLogger(c config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevels[c.LogLevel]}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// lookPath finds a command in the PATH of env (not of this process, so
+// tests stay hermetic).
+func lookPath(name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	for dir := range strings.SplitSeq(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return errors.Unwrap(err)
+	case fi.IsDir() || fi.Mode()&0o111 == 0:
+		return errors.New("not an executable file")
+	}
+	return nil
+}
+
+// environ is env as the KEY=VALUE list exec wants, sorted.
+func environ(env map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+// wait probes every target concurrently until all are ready (nil), or
+// gives up: DEPPROBE_TIMEOUT, a target's fatal outcome or too many timeouts
+// (which end the whole wait: the app cannot start without that target), or
+// a signal. Giving up logs one ERROR line per unready target and writes the
+// termination message.
+func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logger) error {
+	start := time.Now()
+	log.Info("waiting for dependencies",
+		slog.String("targets", describeTargets(targets)),
+		slog.Duration("timeout", c.Timeout),
+		slog.Duration("attempt_timeout", c.AttemptTimeout),
+		slog.Int("max_timeouts", c.MaxTimeouts),
+		slog.String("backoff", fmt.Sprintf("%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffMultiplier, c.BackoffJitter)),
+	)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if c.Timeout > 0 {
+		wctx, cancel = context.WithTimeout(wctx, c.Timeout)
+		defer cancel()
+	}
+	var (
+		rep     = probe.NewReporter(log, 0, nil)
+		results = make([]probe.Result, len(targets))
+		errs    = make([]error, len(targets))
+		wg      sync.WaitGroup
+	)
+	for i, t := range targets {
+		wg.Go(func() {
+			results[i], errs[i] = probe.Wait(wctx, t, c.policy(), func(r probe.Result) { rep.Observe(ctx, r) })
+			if errs[i] != nil && wctx.Err() == nil {
+				cancel() // this target cannot become ready: stop waiting for the others
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Round(time.Millisecond)
+
+	var unready []int
+	for i := range targets {
+		if errs[i] != nil {
+			unready = append(unready, i)
+		}
+	}
+	if len(unready) == 0 {
+		log.Info("all dependencies ready", slog.Int("targets", len(targets)), slog.Duration("elapsed", elapsed))
+		return nil
+	}
+	// Why the wait ended: the first target's own reason, else the deadline
+	// or the signal.
+	var why error
+	for _, i := range unready {
+		if !errors.Is(errs[i], context.Canceled) && !errors.Is(errs[i], context.DeadlineExceeded) {
+			why = errs[i]
+			break
+		}
+	}
+	switch {
+	case why != nil:
+	case ctx.Err() != nil:
+		why = errors.New("interrupted by a signal")
+	default:
+		why = fmt.Errorf("DEPPROBE_TIMEOUT=%s reached", c.Timeout)
+	}
+	var lines []string
+	for _, i := range unready {
+		r, reason := results[i], errs[i]
+		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) {
+			reason = why
+		}
+		if r.Target == "" { // canceled before its first attempt ended
+			r = probe.Result{Target: targets[i].Name, URL: targets[i].URL(), Outcome: probe.Canceled}
+		}
+		rep.GaveUp(ctx, r, reason)
+		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Error()), "  hint: "+r.Hint)
+	}
+	names := make([]string, len(unready))
+	for j, i := range unready {
+		names[j] = fmt.Sprintf("%s (%s)", targets[i].Name, results[i].Summary())
+	}
+	key := fmt.Sprintf("depprobe gave up after %s (%s): not ready: %s", elapsed, why, strings.Join(names, ", "))
+	writeTerminationLog(c.TerminationLog, lines, key, log)
+	return errNotReady
+}
+
+// terminationLimit is what Kubernetes keeps of a termination message.
+const terminationLimit = 4096
+
+// writeTerminationLog writes the diagnosis for `kubectl describe pod`: the
+// details, then the key sentence last, cut from the front to 4096 bytes. A
+// path whose directory does not exist (not in Kubernetes) is no error.
+func writeTerminationLog(path string, lines []string, key string, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	msg := strings.Join(append(lines, key), "\n") + "\n"
+	if len(msg) > terminationLimit {
+		msg = "…" + msg[len(msg)-terminationLimit+len("…"):]
+	}
+	err := os.WriteFile(path, []byte(msg), 0o644)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("cannot write the termination message", slog.String("path", path), slog.String("err", err.Error()))
+	}
+}
+
+func describeTargets(targets []*probe.Target) string {
+	parts := make([]string, len(targets))
+	for i, t := range targets {
+		parts[i] = t.Name + "=" + t.URL()
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeHelp(w io.Writer) {
+	fmt.Fprint(w, `depprobe waits until an app's dependencies answer, and says why they don't.
+
+usage:
+  depprobe wait [TARGET ...] [-- COMMAND [ARG ...]]
+      probe until every target is ready, then exit 0 (or exec COMMAND);
+      exit 1 when it gives up
+  depprobe check [TARGET ...]
+      one round: print each target's diagnosis ladder; exit 0 if all are
+      ready, 1 if not
+  depprobe serve [TARGET ...]
+      keep probing; serve /readyz, /livez and /metrics on DEPPROBE_LISTEN
+  depprobe help | version
+
+TARGET is [NAME=]URL [OPTION=VALUE ...]; targets are separated by commas or
+newlines, e.g. DEPPROBE_TARGETS='db=postgres://db:5432,api=https://api/healthz status=200-299'
+
+schemes: `+strings.Join(probe.Schemes(), " ")+`
+
+environment (default in the second column):
+`)
+	writeVariables(w)
+	fmt.Fprint(w, `
+exit codes: 0 ready; 1 not ready (check) or gave up (wait); 2 invalid
+configuration or command line; after wait -- COMMAND, the command's own.
+`)
+}

@@ -1,0 +1,118 @@
+package probe
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Reporter turns a stream of results into the log lines a person tailing the
+// log needs: one line per change of a target's state (its first result,
+// ready → not ready, not ready → ready, or a new diagnosis while not ready),
+// and while a target stays not ready a reminder at most every Remind. It is
+// safe for concurrent use; wait and serve share it.
+type Reporter struct {
+	log    *slog.Logger
+	remind time.Duration
+	now    func() time.Time
+
+	mu     sync.Mutex
+	states map[string]*reported
+}
+
+// reported is what the Reporter last said about one target.
+type reported struct {
+	ready    bool
+	step     Step
+	outcome  Outcome
+	first    time.Time // first attempt's start
+	since    time.Time // start of the current state
+	lastLine time.Time // last line logged
+	attempts int       // attempts since the state began
+}
+
+// DefaultRemind is how often a target that stays not ready is mentioned.
+const DefaultRemind = 5 * time.Second
+
+// NewReporter returns a Reporter that logs to log and reminds every remind
+// (DefaultRemind when zero). now is the clock; nil means time.Now.
+func NewReporter(log *slog.Logger, remind time.Duration, now func() time.Time) *Reporter {
+	if remind <= 0 {
+		remind = DefaultRemind
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Reporter{log: log, remind: remind, now: now, states: map[string]*reported{}}
+}
+
+// Observe records one attempt's result and logs it if it changes the state
+// or a reminder is due.
+func (rp *Reporter) Observe(ctx context.Context, r Result) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	now := rp.now()
+	st, seen := rp.states[r.Target]
+	if !seen {
+		st = &reported{first: r.Start, since: now}
+		rp.states[r.Target] = st
+	}
+	st.attempts++
+	changed := !seen || st.ready != r.Ready() || (!r.Ready() && (st.step != r.Step || st.outcome != r.Outcome))
+	if changed {
+		if seen && st.ready != r.Ready() {
+			st.since, st.attempts = now, 1
+		}
+		st.ready, st.step, st.outcome = r.Ready(), r.Step, r.Outcome
+	}
+	switch {
+	case changed && r.Ready():
+		rp.line(ctx, slog.LevelInfo, "ready", r, st, now)
+	case changed:
+		rp.line(ctx, slog.LevelWarn, "not ready", r, st, now)
+	case !r.Ready() && now.Sub(st.lastLine) >= rp.remind:
+		rp.line(ctx, slog.LevelInfo, "still not ready", r, st, now)
+	}
+}
+
+// GaveUp logs the one ERROR line for a target that a wait gave up on, with
+// its last diagnosis and why the wait ended.
+func (rp *Reporter) GaveUp(ctx context.Context, r Result, why error) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	st := rp.states[r.Target]
+	if st == nil {
+		st = &reported{first: r.Start, since: r.Start}
+	}
+	rp.line(ctx, slog.LevelError, "gave up", r, st, rp.now(), slog.String("reason", why.Error()))
+}
+
+func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Result, st *reported, now time.Time, extra ...slog.Attr) {
+	st.lastLine = now
+	attrs := []slog.Attr{
+		slog.String("target", r.Target),
+		slog.String("url", r.URL),
+	}
+	if r.Ready() {
+		attrs = append(attrs,
+			slog.String("addr", r.Addr),
+			slog.Int("attempt", st.attempts),
+			slog.Duration("elapsed", now.Sub(st.first).Round(time.Millisecond)),
+			slog.String("steps", r.StepDurations()),
+		)
+	} else {
+		attrs = append(attrs,
+			slog.String("step", string(r.Step)),
+			slog.String("outcome", string(r.Outcome)),
+			slog.String("addr", r.Addr),
+			slog.Int("attempt", st.attempts),
+			slog.Duration("elapsed", now.Sub(st.since).Round(time.Millisecond)),
+			slog.String("err", r.Error()),
+			slog.String("hint", r.Hint),
+			slog.String("steps", r.StepDurations()),
+		)
+	}
+	attrs = append(attrs, extra...)
+	rp.log.LogAttrs(ctx, level, msg, attrs...)
+}
