@@ -128,7 +128,7 @@ func (r Result) Error() string {
 		fmt.Fprintf(&b, " (%s)", r.Addr)
 	}
 	if r.Outcome == Timeout && r.Limit > 0 {
-		fmt.Fprintf(&b, " got no answer within %s", RoundDuration(r.Limit))
+		fmt.Fprintf(&b, " got no answer within %s", RoundDuration(r.Limit.Round(time.Millisecond)))
 	} else if r.Err != nil {
 		fmt.Fprintf(&b, ": %s", cause(r.Err))
 	}

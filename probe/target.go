@@ -256,6 +256,9 @@ func DefaultName(t *Target) string {
 	if t.path != "" {
 		return sanitizeName(path.Base(t.path))
 	}
+	if strings.Contains(t.host, ":") { // an IPv6 literal
+		return sanitizeName("ipv6-" + strings.ReplaceAll(t.host, ":", "-"))
+	}
 	return sanitizeName(t.host)
 }
 
@@ -314,11 +317,8 @@ func redactRaw(s string) string {
 		s = s[:i] + "?xxxxx"
 	}
 	if at := strings.LastIndexByte(s, '@'); at >= 0 {
-		start := strings.Index(s, "://")
-		if start < 0 || start > at {
-			start = -3
-		}
-		s = s[:start+3] + "xxxxx" + s[at:]
+		start := strings.LastIndexByte(s[:at], '/') + 1
+		s = s[:start] + "xxxxx" + s[at:]
 	}
 	return s
 }

@@ -1,0 +1,219 @@
+package probe_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+func TestParseSpecs(t *testing.T) {
+	tests := []struct {
+		name  string
+		text  string
+		want  []probe.Spec
+		error string
+	}{
+		{name: "one url", text: "tcp://db:5432",
+			want: []probe.Spec{{URL: "tcp://db:5432", Source: "T, target 1"}}},
+		{name: "name and options", text: "api=https://api:8443/healthz status=200-299 ca=/etc/ca.pem",
+			want: []probe.Spec{{Name: "api", URL: "https://api:8443/healthz", Options: map[string]string{"status": "200-299", "ca": "/etc/ca.pem"}, Source: "T, target 1"}}},
+		{name: "commas and newlines, blanks and comments", text: "a=tcp://a:1, b=tcp://b:2\n\n# a comment, with a comma\n  c=tcp://c:3,\n",
+			want: []probe.Spec{{Name: "a", URL: "tcp://a:1", Source: "T, target 1"}, {Name: "b", URL: "tcp://b:2", Source: "T, target 2"}, {Name: "c", URL: "tcp://c:3", Source: "T, target 3"}}},
+		{name: "equals sign in the query is not a name", text: "http://x/?a=b",
+			want: []probe.Spec{{URL: "http://x/?a=b", Source: "T, target 1"}}},
+		{name: "equals sign in a name-less url's query with a name", text: "web=http://x/?a=b",
+			want: []probe.Spec{{Name: "web", URL: "http://x/?a=b", Source: "T, target 1"}}},
+		{name: "not a url", text: "db:5432", error: `T, target 1: "db:5432" is not a URL`},
+		{name: "bad name", text: "my db=tcp://a:1", error: `T, target 1: "my" is not a URL`},
+		{name: "bad name chars", text: "-db=tcp://a:1", error: `name "-db"`},
+		{name: "option without value", text: "tcp://a:1 status", error: `option "status": write OPTION=VALUE`},
+		{name: "option twice", text: "http://a status=200 status=201", error: `option "status" is given twice`},
+		{name: "empty option value", text: "http://a status=", error: `option "status" has no value`},
+		{name: "bad option key", text: "http://a Status=200", error: `option "Status"`},
+		{name: "secret in a bad url is masked", text: "postgres//u:hunter2@db", error: `"postgres//xxxxx@db" is not a URL`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := probe.ParseSpecs("T", tc.text)
+			if tc.error != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.error) {
+					t.Fatalf("ParseSpecs(%q) error = %v, want it to contain %q", tc.text, err, tc.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseSpecs(%q): %v", tc.text, err)
+			}
+			if !slices.EqualFunc(got, tc.want, specEqual) {
+				t.Errorf("ParseSpecs(%q) = %+v, want %+v", tc.text, got, tc.want)
+			}
+		})
+	}
+}
+
+func specEqual(a, b probe.Spec) bool {
+	if a.Name != b.Name || a.URL != b.URL || a.Source != b.Source || len(a.Options) != len(b.Options) {
+		return false
+	}
+	for k, v := range a.Options {
+		if b.Options[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestNewErrors(t *testing.T) {
+	tests := []struct {
+		name, line, error string
+	}{
+		{"unknown scheme", "foo://a:1", `unknown scheme "foo"; known: `},
+		{"tcp needs a port", "tcp://db", "needs a port from 1 to 65535"},
+		{"port out of range", "tcp://db:70000", "needs a port from 1 to 65535"},
+		{"port zero", "tcp://db:0", "needs a port from 1 to 65535"},
+		{"no host", "tcp://:80", "no host"},
+		{"unix needs a path", "unix://relative/sock", "write unix:///absolute/path"},
+		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: (none)`},
+		{"bad status", "http://a status=600", "want a status code or a range"},
+		{"reversed status", "http://a status=300-200", "want a status code or a range"},
+		{"bad insecure", "https://a insecure=yes", "want true or false"},
+		{"missing ca file", "https://a ca=/nonexistent/ca.pem", `option ca="/nonexistent/ca.pem": no such file or directory`},
+		{"invalid url", "http://a%zz", "not a valid URL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			specs, err := probe.ParseSpecs("T", tc.line)
+			if err != nil {
+				t.Fatalf("ParseSpecs(%q): %v", tc.line, err)
+			}
+			_, err = probe.New(specs[0])
+			if err == nil || !strings.Contains(err.Error(), tc.error) {
+				t.Fatalf("New(%q) error = %v, want it to contain %q", tc.line, err, tc.error)
+			}
+			if !strings.HasPrefix(err.Error(), "T, target 1: ") {
+				t.Errorf("New(%q) error = %q, want it to name its source", tc.line, err)
+			}
+		})
+	}
+}
+
+func TestCAFileWithoutPEM(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	specs, _ := probe.ParseSpecs("T", "https://a ca="+path)
+	if _, err := probe.New(specs[0]); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("New with a CA file without PEM: error = %v, want no PEM certificate", err)
+	}
+}
+
+func TestTargetsNames(t *testing.T) {
+	tests := []struct {
+		name  string
+		text  string
+		want  []string
+		error string
+	}{
+		{name: "host", text: "postgres=tcp://db:5432, tcp://cache:6379", want: []string{"postgres", "cache"}},
+		{name: "clash of derived names takes the port", text: "tcp://db:5432, tcp://db:5433", want: []string{"db-5432", "db-5433"}},
+		{name: "derived clashes with given", text: "db=tcp://other:1, tcp://db:5432", want: []string{"db", "db-5432"}},
+		{name: "unix socket", text: "unix:///run/postgresql/.s.PGSQL.5432", want: []string{"s.PGSQL.5432"}},
+		{name: "ipv6 literal", text: "tcp://[::1]:80", want: []string{"ipv6---1"}},
+		{name: "duplicate given names", text: "db=tcp://a:1, db=tcp://b:2", error: `name "db" is already used by T, target 1`},
+		{name: "same url twice", text: "tcp://a:1, tcp://a:1", error: "is listed twice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			specs, err := probe.ParseSpecs("T", tc.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets, err := probe.Targets(specs)
+			if tc.error != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.error) {
+					t.Fatalf("Targets error = %v, want it to contain %q", err, tc.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tg := range targets {
+				got = append(got, tg.Name)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("names = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestURLRedacted(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://app:hunter2@db:5432/app?sslmode=disable", "postgres://app:xxxxx@db:5432/app?sslmode=xxxxx"},
+		{"https://token123@api/healthz", "https://xxxxx@api/healthz"},
+		{"https://api/healthz?access_token=abc#frag", "https://api/healthz?access_token=xxxxx"},
+		{"tcp://db:5432", "tcp://db:5432"},
+	}
+	for _, tc := range tests {
+		if tc.in == "postgres://app:hunter2@db:5432/app?sslmode=disable" {
+			// postgres:// arrives with the protocols; the redaction is the
+			// same for every scheme but http(s).
+			tc.in, tc.want = strings.Replace(tc.in, "postgres", "tcp", 1), strings.Replace(tc.want, "postgres", "tcp", 1)
+		}
+		if got := target(t, tc.in).URL(); got != tc.want {
+			t.Errorf("URL() of %q = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzParseSpecs: the grammar never panics, every spec it returns has a URL
+// with "://", a valid name or none, and error messages never carry a
+// password given in a URL.
+func FuzzParseSpecs(f *testing.F) {
+	for _, s := range []string{
+		"tcp://db:5432",
+		"db=postgres://u:pw@db:5432/app?sslmode=disable,cache=redis://cache:6379",
+		"api=https://api:8443/healthz status=200-299 ca=/etc/ssl/api-ca.pem\ntcp://10.0.1.20:8080",
+		"# comment\n\n , ,",
+		"a=b=c://d",
+		"x=http://[::1]:80/?q=a=b status=200",
+		"unix:///run/app.sock",
+		"=tcp://a:1",
+		"tcp://a:1 k=v k=w",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		specs, err := probe.ParseSpecs("F", text)
+		for _, s := range specs {
+			if !strings.Contains(s.URL, "://") {
+				t.Errorf("spec URL %q has no ://", s.URL)
+			}
+			if s.Name != "" && (strings.ContainsAny(s.Name, " ,=\n") || len(s.Name) > 63) {
+				t.Errorf("spec name %q is not plain", s.Name)
+			}
+			for k, v := range s.Options {
+				if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n,") {
+					t.Errorf("option %q=%q is not one field", k, v)
+				}
+			}
+			tg, nerr := probe.New(s)
+			if nerr == nil && tg.Name == "" {
+				t.Errorf("New(%+v) gave a target without a name", s)
+			}
+			if nerr != nil && strings.Contains(s.URL, ":SECRETPW@") && strings.Contains(nerr.Error(), "SECRETPW") {
+				t.Errorf("New error leaks the password: %v", nerr)
+			}
+		}
+		if err != nil && strings.Contains(text, ":SECRETPW@") && strings.Contains(err.Error(), "SECRETPW") {
+			t.Errorf("ParseSpecs error leaks the password: %v", err)
+		}
+	})
+}
