@@ -328,8 +328,10 @@ func TestResolve(t *testing.T) {
 			ok++
 		}
 	}
-	if refused != 1 || ok != 1 {
-		t.Errorf("connect steps = %+v, want one refused and one ok", r.Steps)
+	// Both addresses are dialed at once; the refusal is reported when it
+	// came before the other answered.
+	if refused > 1 || ok != 1 {
+		t.Errorf("connect steps = %+v, want one ok and at most one refused", r.Steps)
 	}
 
 	tg = target(t, "tcp://missing.test:"+port)

@@ -59,20 +59,24 @@ func (rp *Reporter) Observe(ctx context.Context, r Result) {
 		rp.states[r.Target] = st
 	}
 	st.attempts++
-	changed := !seen || st.ready != r.Ready() || (!r.Ready() && (st.step != r.Step || st.outcome != r.Outcome))
-	if changed {
-		if seen && st.ready != r.Ready() {
-			st.since, st.attempts = now, 1
-		}
-		st.ready, st.step, st.outcome = r.Ready(), r.Step, r.Outcome
+	// A ready line tells how many attempts and how long it took; the
+	// others how long the target has been not ready.
+	attempts, elapsed := st.attempts, now.Sub(st.since)
+	if !seen {
+		elapsed = now.Sub(st.first)
 	}
+	changed := !seen || st.ready != r.Ready() || (!r.Ready() && (st.step != r.Step || st.outcome != r.Outcome))
+	if changed && seen && st.ready != r.Ready() {
+		st.since, st.attempts = now, 0
+	}
+	st.ready, st.step, st.outcome = r.Ready(), r.Step, r.Outcome
 	switch {
 	case changed && r.Ready():
-		rp.line(ctx, slog.LevelInfo, "ready", r, st, now)
+		rp.line(ctx, slog.LevelInfo, "ready", r, st, now, attempts, elapsed)
 	case changed:
-		rp.line(ctx, slog.LevelWarn, "not ready", r, st, now)
+		rp.line(ctx, slog.LevelWarn, "not ready", r, st, now, st.attempts, now.Sub(st.since))
 	case !r.Ready() && now.Sub(st.lastLine) >= rp.remind:
-		rp.line(ctx, slog.LevelInfo, "still not ready", r, st, now)
+		rp.line(ctx, slog.LevelInfo, "still not ready", r, st, now, attempts, elapsed)
 	}
 }
 
@@ -85,10 +89,11 @@ func (rp *Reporter) GaveUp(ctx context.Context, r Result, why error) {
 	if st == nil {
 		st = &reported{first: r.Start, since: r.Start}
 	}
-	rp.line(ctx, slog.LevelError, "gave up", r, st, rp.now(), slog.String("reason", why.Error()))
+	now := rp.now()
+	rp.line(ctx, slog.LevelError, "gave up", r, st, now, st.attempts, now.Sub(st.since), slog.String("reason", why.Error()))
 }
 
-func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Result, st *reported, now time.Time, extra ...slog.Attr) {
+func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Result, st *reported, now time.Time, attempts int, elapsed time.Duration, extra ...slog.Attr) {
 	st.lastLine = now
 	attrs := []slog.Attr{
 		slog.String("target", r.Target),
@@ -97,8 +102,8 @@ func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Re
 	if r.Ready() {
 		attrs = append(attrs,
 			slog.String("addr", r.Addr),
-			slog.Int("attempt", st.attempts),
-			slog.Duration("elapsed", now.Sub(st.first).Round(time.Millisecond)),
+			slog.Int("attempt", attempts),
+			slog.Duration("elapsed", elapsed.Round(time.Millisecond)),
 			slog.String("steps", r.StepDurations()),
 		)
 	} else {
@@ -106,8 +111,8 @@ func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Re
 			slog.String("step", string(r.Step)),
 			slog.String("outcome", string(r.Outcome)),
 			slog.String("addr", r.Addr),
-			slog.Int("attempt", st.attempts),
-			slog.Duration("elapsed", now.Sub(st.since).Round(time.Millisecond)),
+			slog.Int("attempt", attempts),
+			slog.Duration("elapsed", elapsed.Round(time.Millisecond)),
 			slog.String("err", r.Error()),
 			slog.String("hint", r.Hint),
 			slog.String("steps", r.StepDurations()),

@@ -1,0 +1,233 @@
+package probe_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// fakeTimer fires at once and records the waits it was asked for, so that
+// retry tests run in milliseconds and can check the backoff.
+type fakeTimer struct {
+	mu    sync.Mutex
+	waits []time.Duration
+	c     chan time.Time
+}
+
+func newFakeTimer() *fakeTimer { return &fakeTimer{c: make(chan time.Time, 1)} }
+
+func (f *fakeTimer) Start(d time.Duration) {
+	f.mu.Lock()
+	f.waits = append(f.waits, d)
+	f.mu.Unlock()
+	f.c <- time.Now()
+}
+func (f *fakeTimer) Stop()                  {}
+func (f *fakeTimer) C() <-chan time.Time    { return f.c }
+func (f *fakeTimer) Waits() []time.Duration { f.mu.Lock(); defer f.mu.Unlock(); return slices.Clone(f.waits) }
+
+func policy(timer *fakeTimer) probe.Policy {
+	return probe.Policy{
+		AttemptTimeout: time.Second,
+		MaxTimeouts:    3,
+		Backoff:        probe.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2},
+		Timer:          timer,
+	}
+}
+
+func TestWaitRefusedThenReady(t *testing.T) {
+	addr := refusedAddr(t)
+	tg := target(t, "tcp://"+addr)
+	timer := newFakeTimer()
+	var outcomes []probe.Outcome
+	r, err := probe.Wait(t.Context(), tg, policy(timer), func(r probe.Result) {
+		outcomes = append(outcomes, r.Outcome)
+		if len(outcomes) == 6 { // the dependency starts listening
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatalf("listen again on %s: %v", addr, err)
+			}
+			t.Cleanup(func() { ln.Close() })
+		}
+	})
+	if err != nil || !r.Ready() {
+		t.Fatalf("Wait = %v, %v; want ready", r.Outcome, err)
+	}
+	if want := []probe.Outcome{"refused", "refused", "refused", "refused", "refused", "refused", "ok"}; !slices.Equal(outcomes, want) {
+		t.Errorf("outcomes = %v, want %v", outcomes, want)
+	}
+	ms := time.Millisecond
+	if got, want := timer.Waits(), []time.Duration{10 * ms, 20 * ms, 40 * ms, 80 * ms, 100 * ms, 100 * ms}; !slices.Equal(got, want) {
+		t.Errorf("waits = %v, want %v (exponential, capped at Max)", got, want)
+	}
+}
+
+func TestWaitNotReadyBacksOffFurther(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	timer := newFakeTimer()
+	n := 0
+	r, err := probe.Wait(ctx, target(t, srv.URL), policy(timer), func(probe.Result) {
+		if n++; n == 6 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || r.Outcome != probe.NotReady {
+		t.Fatalf("Wait = %v, %v; want not_ready, context.Canceled", r.Outcome, err)
+	}
+	ms := time.Millisecond
+	f := time.Duration(probe.CostlyFactor)
+	if got, want := timer.Waits(), []time.Duration{f * 10 * ms, f * 20 * ms, f * 40 * ms, f * 80 * ms, f * 100 * ms}; !slices.Equal(got, want) {
+		t.Errorf("waits = %v, want %v (CostlyFactor times the refused backoff)", got, want)
+	}
+}
+
+// silentServer accepts connections and never answers.
+func silentServer(t *testing.T) string {
+	ln := listen(t)
+	serveConns(t, ln, func(c net.Conn) { t.Cleanup(func() { c.Close() }) })
+	return ln.Addr().String()
+}
+
+func TestWaitGivesUpAfterMaxTimeouts(t *testing.T) {
+	tg := target(t, "http://"+silentServer(t))
+	p := policy(newFakeTimer())
+	p.AttemptTimeout = 30 * time.Millisecond
+	attempts := 0
+	r, err := probe.Wait(t.Context(), tg, p, func(probe.Result) { attempts++ })
+	if !errors.Is(err, probe.ErrTimeouts) {
+		t.Fatalf("Wait error = %v, want ErrTimeouts", err)
+	}
+	if attempts != 3 || r.Outcome != probe.Timeout || r.Step != probe.Protocol {
+		t.Errorf("attempts, step, outcome = %d, %s, %s; want 3, protocol, timeout", attempts, r.Step, r.Outcome)
+	}
+	if !strings.Contains(err.Error(), "DEPPROBE_MAX_TIMEOUTS=3") {
+		t.Errorf("error %q does not name the limit", err)
+	}
+
+	// MaxTimeouts = 0: timeouts never end the wait; only ctx does.
+	p.MaxTimeouts = 0
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	attempts = 0
+	_, err = probe.Wait(ctx, tg, p, func(probe.Result) {
+		if attempts++; attempts == 5 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || attempts != 5 {
+		t.Errorf("with MaxTimeouts=0: %d attempts, error %v; want 5, context.Canceled", attempts, err)
+	}
+}
+
+func TestWaitFatalGivesUpAtOnce(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
+	defer srv.Close()
+	attempts := 0
+	r, err := probe.Wait(t.Context(), target(t, srv.URL), policy(newFakeTimer()), func(probe.Result) { attempts++ })
+	if !errors.Is(err, probe.ErrFatal) || attempts != 1 || r.Outcome != probe.CertInvalid {
+		t.Errorf("Wait = %s after %d attempts, error %v; want cert_invalid after 1, ErrFatal", r.Outcome, attempts, err)
+	}
+}
+
+func TestWaitDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	p := policy(nil)
+	p.Timer = nil // a real timer: the deadline must cut the backoff's wait
+	r, err := probe.Wait(ctx, target(t, "tcp://"+refusedAddr(t)), p, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || r.Outcome != probe.Refused {
+		t.Errorf("Wait = %s, %v; want refused, context.DeadlineExceeded", r.Outcome, err)
+	}
+}
+
+// logLines decodes JSON log lines into maps.
+func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for line := range strings.Lines(buf.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func TestReporter(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	rp := probe.NewReporter(slog.New(slog.NewJSONHandler(&buf, nil)), 5*time.Second, clock)
+	refused := probe.Result{Target: "db", URL: "tcp://db:5432", Host: "db:5432", Step: probe.Connect, Outcome: probe.Refused, Addr: "10.0.0.7:5432", Hint: "nothing listens", Start: now}
+	timeout := refused
+	timeout.Outcome = probe.Timeout
+	ok := probe.Result{Target: "db", URL: "tcp://db:5432", Step: probe.Connect, Outcome: probe.OK, Addr: "10.0.0.7:5432", Start: now}
+
+	steps := []struct {
+		advance time.Duration
+		result  probe.Result
+		want    string // the message logged, "" for none
+	}{
+		{0, refused, "not ready"},
+		{100 * time.Millisecond, refused, ""},
+		{4 * time.Second, refused, ""},
+		{time.Second, refused, "still not ready"}, // 5s after the last line
+		{time.Second, timeout, "not ready"},       // a new diagnosis
+		{time.Second, timeout, ""},
+		{time.Second, ok, "ready"},
+		{10 * time.Second, ok, ""}, // no reminders while ready
+		{time.Second, refused, "not ready"},
+	}
+	var want []string
+	for _, s := range steps {
+		now = now.Add(s.advance)
+		rp.Observe(t.Context(), s.result)
+		if s.want != "" {
+			want = append(want, s.want)
+		}
+	}
+	rp.GaveUp(t.Context(), refused, errors.New("DEPPROBE_TIMEOUT=5m reached"))
+	want = append(want, "gave up")
+
+	lines := logLines(t, &buf)
+	var got []string
+	for _, l := range lines {
+		got = append(got, l["msg"].(string))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("messages = %q, want %q", got, want)
+	}
+	first, last := lines[0], lines[len(lines)-1]
+	for _, key := range []string{"target", "url", "step", "outcome", "addr", "attempt", "elapsed", "err", "hint"} {
+		if _, ok := first[key]; !ok {
+			t.Errorf("not-ready line lacks %q: %v", key, first)
+		}
+	}
+	if last["level"] != "ERROR" || last["reason"] != "DEPPROBE_TIMEOUT=5m reached" {
+		t.Errorf("give-up line = %v, want level ERROR and the reason", last)
+	}
+	// The ready line says what it took: 7 attempts over 8.1s since the
+	// first.
+	if ready := lines[3]; ready["attempt"] != float64(7) || ready["elapsed"] != float64(8100*time.Millisecond) {
+		t.Errorf("ready line = %v, want attempt 7, elapsed 8.1s", ready)
+	}
+}
