@@ -31,7 +31,7 @@ func hint(t *Target, r Result) string {
 		case k8s:
 			return fmt.Sprintf("nothing listens on %s: is the app started, listening on 0.0.0.0 (not 127.0.0.1), on the Service's targetPort, and does the Service have ready endpoints (kubectl get endpointslices)?", r.Addr)
 		}
-		return fmt.Sprintf("nothing listens on %s: is the server started, listening on 0.0.0.0 rather than 127.0.0.1 only, and is %s the right port?", r.Addr, t.port)
+		return fmt.Sprintf("nothing listens on %s: is the server started, listening on 0.0.0.0 rather than 127.0.0.1 only, and is port %s the right one?", r.Addr, t.port)
 	case Timeout, Unreachable:
 		if r.Step == Resolve {
 			return fmt.Sprintf("no answer from the DNS server for %q: is the resolver reachable, or does a firewall drop DNS (port 53)?", t.host)

@@ -177,3 +177,13 @@ func writeVariables(w io.Writer) {
 	}
 	tw.Flush()
 }
+
+// reflectEnvNames lists every variable config reads.
+func reflectEnvNames() []string {
+	t := reflect.TypeFor[config]()
+	names := make([]string, t.NumField())
+	for i := range names {
+		names[i] = t.Field(i).Tag.Get("env")
+	}
+	return names
+}

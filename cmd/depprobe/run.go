@@ -68,7 +68,9 @@ func versionString() string {
 
 // execve replaces the process with the command after `wait --`; tests
 // replace it.
-var execve = syscall.Exec
+var execve = defaultExecve
+
+func defaultExecve(path string, argv, env []string) error { return syscall.Exec(path, argv, env) }
 
 // run is the whole program: it parses args and env, runs a command and
 // returns nil (exit 0), a usageError (exit 2) or another error (exit 1).
