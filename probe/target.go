@@ -285,18 +285,17 @@ func clusterName(host string) bool {
 	return strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc.")
 }
 
-// redact prints a URL with its password (for http and https, the whole
-// userinfo, since a token often stands in the user name) and every query
-// value masked.
+// redact prints a URL with its password and every query value masked. A
+// user name without a password is masked too, since that is where a token
+// goes (https://TOKEN@host); for http and https the whole userinfo is.
 func redact(u *url.URL) string {
 	c := *u
 	if c.User != nil {
 		_, hasPassword := c.User.Password()
-		switch {
-		case c.Scheme == "http" || c.Scheme == "https":
-			c.User = url.User("xxxxx")
-		case hasPassword:
+		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
 			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		} else {
+			c.User = url.User("xxxxx")
 		}
 	}
 	if c.RawQuery != "" {
