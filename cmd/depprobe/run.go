@@ -204,8 +204,8 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	start := time.Now()
 	log.Info("waiting for dependencies",
 		slog.String("targets", describeTargets(targets)),
-		slog.Duration("timeout", c.Timeout),
-		slog.Duration("attempt_timeout", c.AttemptTimeout),
+		slog.String("timeout", c.Timeout.String()),
+		slog.String("attempt_timeout", c.AttemptTimeout.String()),
 		slog.Int("max_timeouts", c.MaxTimeouts),
 		slog.String("backoff", fmt.Sprintf("%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffMultiplier, c.BackoffJitter)),
 	)
@@ -239,7 +239,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		}
 	}
 	if len(unready) == 0 {
-		log.Info("all dependencies ready", slog.Int("targets", len(targets)), slog.Duration("elapsed", elapsed))
+		log.Info("all dependencies ready", slog.Int("targets", len(targets)), slog.String("elapsed", elapsed.String()))
 		return nil
 	}
 	// Why the wait ended: the first target's own reason, else the deadline

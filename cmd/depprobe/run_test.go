@@ -286,6 +286,8 @@ func TestWaitExecsCommand(t *testing.T) {
 // normalize hides what changes from run to run: durations, ports, and the
 // padding that tabwriter derives from them.
 func normalize(s string) string {
+	s = regexp.MustCompile(`"time":"[^"]*"`).ReplaceAllString(s, `"time":"T"`)
+	s = regexp.MustCompile(`"attempt":\d+`).ReplaceAllString(s, `"attempt":N`)
 	s = regexp.MustCompile(`\d+(\.\d+)?(ns|µs|ms|s)\b`).ReplaceAllString(s, "D")
 	s = regexp.MustCompile(`(127\.0\.0\.1|localhost):\d+`).ReplaceAllString(s, "$1:PORT")
 	s = regexp.MustCompile(`-\d{4,5}\b`).ReplaceAllString(s, "-PORT")
@@ -332,4 +334,66 @@ func tlsServer(t *testing.T) string {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
+}
+
+// TestWaitGolden: the log a person sees while a dependency starts late.
+func TestWaitGolden(t *testing.T) {
+	addr := refusedAddr(t)
+	ln := make(chan net.Listener, 1)
+	timer := time.AfterFunc(300*time.Millisecond, func() {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen on %s: %v", addr, err)
+		}
+		ln <- l
+	})
+	defer timer.Stop()
+	res := runWith(t, nil, "wait", "db=tcp://"+addr)
+	if l := <-ln; l != nil {
+		l.Close()
+	}
+	if res.code != exitReady {
+		t.Fatalf("exit code %d, stderr:\n%s", res.code, res.stderr)
+	}
+	golden(t, "wait-late.golden", res.stderr)
+
+	res = runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "1s"}, "wait", "cache=tcp://"+refusedAddr(t))
+	golden(t, "wait-gave-up.golden", res.stderr)
+}
+
+// TestREADMEGolden: every README block marked <!-- golden: NAME --> is
+// what the program prints (as kept in testdata/NAME), so the docs cannot
+// drift from the behaviour.
+func TestREADMEGolden(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?s)<!-- golden: ([^ ]+) -->\\s*```[a-z]*\\n(.*?)```")
+	blocks := re.FindAllStringSubmatch(string(readme), -1)
+	if len(blocks) < 4 {
+		t.Fatalf("README has %d golden blocks, want at least 4", len(blocks))
+	}
+	for _, b := range blocks {
+		want, err := os.ReadFile(filepath.Join("testdata", b[1]))
+		if err != nil {
+			t.Errorf("README block %s: %v", b[1], err)
+			continue
+		}
+		got := b[2]
+		if strings.HasPrefix(got, "$ ") { // the command line shown before the output
+			got = got[strings.IndexByte(got, '\n')+1:]
+		}
+		if normalize(got) != normalize(string(want)) {
+			t.Errorf("README block %s differs from what the program prints:\n--- README\n%s\n--- program\n%s", b[1], got, want)
+		}
+	}
+}
+
+func TestConfigErrorGolden(t *testing.T) {
+	res := runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "30", "DEPPROBE_LOG_LEVEL": "verbose"}, "wait", "db=tcp://db")
+	if res.code != exitUsage {
+		t.Fatalf("exit code = %d, want %d", res.code, exitUsage)
+	}
+	golden(t, "config-error.golden", res.stderr)
 }

@@ -1,0 +1,18 @@
+# The README's commands. `make test` is what CI runs (through .ci/run).
+GO ?= go
+
+.PHONY: build test fuzz
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o depprobe ./cmd/depprobe
+
+# Unit, integration and fault tests of the product module (the fuzz seed
+# corpus runs as part of them), then the packaging module's validations.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	if [ -f packaging/go.mod ]; then cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...; fi
+
+# Fuzz the target grammar for a while (not part of CI).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseSpecs -fuzztime 60s ./probe/
