@@ -103,7 +103,7 @@ func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Re
 		attrs = append(attrs,
 			slog.String("addr", r.Addr),
 			slog.Int("attempt", attempts),
-			slog.Duration("elapsed", elapsed.Round(time.Millisecond)),
+			slog.String("elapsed", elapsed.Round(time.Millisecond).String()),
 			slog.String("steps", r.StepDurations()),
 		)
 	} else {
@@ -112,7 +112,7 @@ func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Re
 			slog.String("outcome", string(r.Outcome)),
 			slog.String("addr", r.Addr),
 			slog.Int("attempt", attempts),
-			slog.Duration("elapsed", elapsed.Round(time.Millisecond)),
+			slog.String("elapsed", elapsed.Round(time.Millisecond).String()),
 			slog.String("err", r.Error()),
 			slog.String("hint", r.Hint),
 			slog.String("steps", r.StepDurations()),
