@@ -1,0 +1,154 @@
+package probe_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// instantTimer fires at once and records the waits it was asked for.
+type instantTimer struct {
+	mu    sync.Mutex
+	waits []time.Duration
+	c     chan time.Time
+}
+
+func newInstantTimer() *instantTimer { return &instantTimer{c: make(chan time.Time, 1)} }
+
+func (f *instantTimer) Start(d time.Duration) {
+	f.mu.Lock()
+	f.waits = append(f.waits, d)
+	f.mu.Unlock()
+	f.c <- time.Now()
+}
+func (f *instantTimer) Stop()               {}
+func (f *instantTimer) C() <-chan time.Time { return f.c }
+func (f *instantTimer) Waits() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.waits)
+}
+
+const interval = time.Hour // never slept through: the timer fires at once
+
+func watchPolicy(timer *instantTimer) probe.Policy {
+	return probe.Policy{
+		AttemptTimeout: time.Second,
+		MaxTimeouts:    3,
+		Backoff:        probe.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2},
+		Timer:          timer,
+	}
+}
+
+// TestWatchRefusedReadyDown follows a target through refused, ready and
+// down again: backoff while not ready, the interval while ready, and the
+// backoff starts over after a ready spell.
+func TestWatchRefusedReadyDown(t *testing.T) {
+	addr := refusedAddr(t)
+	tg := target(t, "tcp://"+addr)
+	timer := newInstantTimer()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var (
+		outcomes []probe.Outcome
+		ln       net.Listener
+	)
+	probe.Watch(ctx, tg, watchPolicy(timer), interval, func(r probe.Result) {
+		outcomes = append(outcomes, r.Outcome)
+		switch len(outcomes) {
+		case 5: // the dependency starts listening
+			var err error
+			if ln, err = net.Listen("tcp", addr); err != nil {
+				t.Fatalf("listen again on %s: %v", addr, err)
+			}
+		case 7: // and goes away
+			ln.Close()
+		case 9:
+			cancel()
+		}
+	})
+	want := []probe.Outcome{"refused", "refused", "refused", "refused", "refused", "ok", "ok", "refused", "refused"}
+	if !slices.Equal(outcomes, want) {
+		t.Fatalf("outcomes = %v, want %v", outcomes, want)
+	}
+	ms := time.Millisecond
+	wantWaits := []time.Duration{10 * ms, 20 * ms, 40 * ms, 80 * ms, 100 * ms, interval, interval, 10 * ms, 20 * ms}
+	if got := timer.Waits(); !slices.Equal(got, wantWaits) {
+		t.Errorf("waits = %v, want %v", got, wantWaits)
+	}
+}
+
+// TestWatchTimeoutsSlowDown: where Wait would give up after MaxTimeouts
+// timeouts, Watch keeps going at one attempt per interval.
+func TestWatchTimeoutsSlowDown(t *testing.T) {
+	ln := listen(t)
+	serveConns(t, ln, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }) // accepts, never answers
+	tg := target(t, "http://"+ln.Addr().String()+"/")
+	timer := newInstantTimer()
+	p := watchPolicy(timer)
+	p.AttemptTimeout = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n := 0
+	probe.Watch(ctx, tg, p, interval, func(r probe.Result) {
+		if r.Outcome != probe.Timeout {
+			t.Errorf("Outcome = %q, want %q", r.Outcome, probe.Timeout)
+		}
+		if n++; n == 5 {
+			cancel()
+		}
+	})
+	ms := time.Millisecond
+	want := []time.Duration{10 * ms, 20 * ms, interval, interval, interval}
+	if got := timer.Waits(); !slices.Equal(got, want) {
+		t.Errorf("waits = %v, want %v", got, want)
+	}
+}
+
+// TestWatchFatalSlowsDown: a certificate that does not verify is retried
+// once per interval, never given up on.
+func TestWatchFatalSlowsDown(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake errors are the point
+	srv.StartTLS()
+	defer srv.Close()
+	tg := target(t, srv.URL) // the test server's certificate is not in the system pool
+	timer := newInstantTimer()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n := 0
+	probe.Watch(ctx, tg, watchPolicy(timer), interval, func(r probe.Result) {
+		if r.Outcome != probe.CertInvalid {
+			t.Errorf("Outcome = %q, want %q", r.Outcome, probe.CertInvalid)
+		}
+		if n++; n == 3 {
+			cancel()
+		}
+	})
+	if got, want := timer.Waits(), []time.Duration{interval, interval, interval}; !slices.Equal(got, want) {
+		t.Errorf("waits = %v, want %v", got, want)
+	}
+}
+
+// TestWatchCanceledMidAttempt: cancelling during an attempt ends Watch
+// without reporting the cut-short attempt.
+func TestWatchCanceledMidAttempt(t *testing.T) {
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	serveConns(t, ln, func(c net.Conn) { cancel(); t.Cleanup(func() { c.Close() }) })
+	tg := target(t, "http://"+ln.Addr().String()+"/")
+	p := watchPolicy(newInstantTimer())
+	p.AttemptTimeout = 0 // only ctx ends the attempt
+	probe.Watch(ctx, tg, p, interval, func(r probe.Result) {
+		t.Errorf("observed %v; want no result from a canceled attempt", r.Summary())
+	})
+}
