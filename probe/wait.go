@@ -64,7 +64,8 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		}
 		defer cancel()
 		r := t.Probe(actx)
-		if r.Outcome == Canceled {
+		if r.Outcome == Canceled || (ctx.Err() != nil && last.Target != "") {
+			// Cut short by the caller: the attempt before says more.
 			return backoff.Permanent(ctx.Err())
 		}
 		last = r

@@ -32,7 +32,7 @@ type config struct {
 	Listen            string        `env:"DEPPROBE_LISTEN" envDefault:":3377" help:"serve: address of /readyz, /livez and /metrics"`
 	LogFormat         string        `env:"DEPPROBE_LOG_FORMAT" envDefault:"json" help:"json or text"`
 	LogLevel          string        `env:"DEPPROBE_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	TerminationLog    string        `env:"DEPPROBE_TERMINATION_LOG" envDefault:"/dev/termination-log" help:"wait writes why it gave up here (Kubernetes shows it); a missing directory is no error"`
+	TerminationLog    string        `env:"DEPPROBE_TERMINATION_LOG" envDefault:"/dev/termination-log" help:"wait writes why it gave up here, for kubectl describe pod; written only if it exists when it is the default"`
 }
 
 // loadConfig reads the variables from env and checks every value. All

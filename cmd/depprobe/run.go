@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	}
 
 	var command []string
+	var commandPath string
 	if i := slices.Index(rest, "--"); i >= 0 {
 		rest, command = rest[:i], rest[i+1:]
 	}
@@ -112,7 +113,7 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 		} else if path, err := lookPath(command[0], env["PATH"]); err != nil {
 			errs = append(errs, fmt.Errorf("command %q after --: %v", command[0], err))
 		} else {
-			command[0] = path
+			commandPath = path
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -131,7 +132,8 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	if command == nil {
 		return nil
 	}
-	return execve(command[0], command, environ(env))
+	// argv[0] stays as written, as a shell would pass it.
+	return execve(commandPath, command, environ(env))
 }
 
 // usage prints the problems, one a line, and returns them as a usageError.
@@ -270,9 +272,15 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		rep.GaveUp(ctx, r, reason)
 		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Error()), "  hint: "+r.Hint)
 	}
-	names := make([]string, len(unready))
+	// The key sentence must fit Kubernetes' 4096 bytes whole: name eight
+	// targets at most.
+	var names []string
 	for j, i := range unready {
-		names[j] = fmt.Sprintf("%s (%s)", targets[i].Name, results[i].Summary())
+		if j == 8 {
+			names = append(names, fmt.Sprintf("and %d more", len(unready)-j))
+			break
+		}
+		names = append(names, fmt.Sprintf("%s (%s)", targets[i].Name, results[i].Summary()))
 	}
 	key := fmt.Sprintf("depprobe gave up after %s (%s): not ready: %s", elapsed, why, strings.Join(names, ", "))
 	writeTerminationLog(c.TerminationLog, lines, key, log)
@@ -282,9 +290,16 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 // terminationLimit is what Kubernetes keeps of a termination message.
 const terminationLimit = 4096
 
+// defaultTerminationLog is where Kubernetes reads a container's
+// termination message from.
+const defaultTerminationLog = "/dev/termination-log"
+
 // writeTerminationLog writes the diagnosis for `kubectl describe pod`: the
-// details, then the key sentence last, cut from the front to 4096 bytes. A
-// path whose directory does not exist (not in Kubernetes) is no error.
+// details, then the key sentence last, cut from the front to 4096 bytes.
+// The default path is only written when it exists (Kubernetes creates it),
+// so that a run outside Kubernetes, even as root, leaves nothing in /dev; a
+// path of the user's choosing is created, and a missing directory is no
+// error.
 func writeTerminationLog(path string, lines []string, key string, log *slog.Logger) {
 	if path == "" {
 		return
@@ -293,7 +308,17 @@ func writeTerminationLog(path string, lines []string, key string, log *slog.Logg
 	if len(msg) > terminationLimit {
 		msg = "…" + msg[len(msg)-terminationLimit+len("…"):]
 	}
-	err := os.WriteFile(path, []byte(msg), 0o644)
+	flags := os.O_WRONLY | os.O_TRUNC
+	if path != defaultTerminationLog {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err == nil {
+		_, err = f.WriteString(msg)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Warn("cannot write the termination message", slog.String("path", path), slog.String("err", err.Error()))
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -278,7 +279,7 @@ func TestWaitExecsCommand(t *testing.T) {
 	if res.code != exitReady {
 		t.Fatalf("exit code = %d; stderr:\n%s", res.code, res.stderr)
 	}
-	if gotPath != tool || !slices.Equal(gotArgs, []string{tool, "--port", "8080"}) || !slices.Contains(gotEnv, "APP_MODE=prod") {
+	if gotPath != tool || !slices.Equal(gotArgs, []string{"app", "--port", "8080"}) || !slices.Contains(gotEnv, "APP_MODE=prod") {
 		t.Errorf("exec(%q, %q, %q), want %q with its args and the environment", gotPath, gotArgs, gotEnv, tool)
 	}
 }
@@ -396,4 +397,31 @@ func TestConfigErrorGolden(t *testing.T) {
 		t.Fatalf("exit code = %d, want %d", res.code, exitUsage)
 	}
 	golden(t, "config-error.golden", res.stderr)
+}
+
+func TestTerminationMessageLimit(t *testing.T) {
+	var targets []string
+	for i := range 60 {
+		targets = append(targets, fmt.Sprintf("a-rather-long-target-name-number-%02d=tcp://%s", i, refusedAddr(t)))
+	}
+	term := filepath.Join(t.TempDir(), "termination-log")
+	res := runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "100ms", "DEPPROBE_TERMINATION_LOG": term}, append([]string{"wait"}, targets...)...)
+	msg, err := os.ReadFile(term)
+	if err != nil || res.code != exitNotReady {
+		t.Fatalf("exit code %d, termination log: %v", res.code, err)
+	}
+	if len(msg) > 4096 {
+		t.Errorf("termination message is %d bytes, want at most 4096", len(msg))
+	}
+	if !strings.Contains(string(msg), "depprobe gave up after") || !strings.HasSuffix(string(msg), "number-07 (connect refused), and 52 more\n") {
+		t.Errorf("termination message does not end with the key sentence:\n%s", msg)
+	}
+}
+
+func TestTerminationLogMissingDirectory(t *testing.T) {
+	env := map[string]string{"DEPPROBE_TIMEOUT": "100ms", "DEPPROBE_TERMINATION_LOG": filepath.Join(t.TempDir(), "no", "such", "dir")}
+	res := runWith(t, env, "wait", "tcp://"+refusedAddr(t))
+	if res.code != exitNotReady || strings.Contains(res.stderr, "termination message") {
+		t.Errorf("exit code %d; a missing directory must not be reported:\n%s", res.code, res.stderr)
+	}
 }
