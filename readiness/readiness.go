@@ -1,0 +1,252 @@
+// Package readiness is the state behind `depprobe serve`: it keeps probing
+// every target in the background (one goroutine each, see probe.Watch),
+// remembers each target's verdict and last diagnosis, and serves them as
+// /readyz, /livez and /metrics.
+//
+// Its handlers only read that state: they never dial, so a slow dependency
+// never slows a kubelet probe. It registers its metrics in a registry of its
+// own, never the global one.
+//
+// It imports probe, never the reverse. It must not know about environment
+// variables, exit codes, signals or the listening socket: cmd/depprobe owns
+// those, and gives a Monitor its targets, policy and logger.
+package readiness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// Config is how a Monitor probes and reports. Interval is required; the
+// other fields have usable zero values.
+type Config struct {
+	// Policy is each attempt's time limit and the backoff while a target is
+	// not ready. MaxTimeouts never stops the probing: it is where attempts
+	// slow down to one per Interval (see probe.Watch). Policy.Timer is
+	// ignored: a timer serves one goroutine, see NewTimer.
+	Policy probe.Policy
+	// Interval is the period between attempts of a ready target; more
+	// than 0.
+	Interval time.Duration
+	// Optional names targets that are probed, logged, shown and measured,
+	// but do not count towards /readyz as a whole.
+	Optional []string
+	// Log receives one line per change of a target's state, as wait logs
+	// them (probe.Reporter); nil discards them.
+	Log *slog.Logger
+	// Remind is how often a target that stays not ready is mentioned in the
+	// log; zero means probe.DefaultRemind.
+	Remind time.Duration
+	// Version is the depprobe version for depprobe_build_info.
+	Version string
+	// NewTimer makes the timer of one target's loop, so that tests need not
+	// sleep through waits; nil means real timers.
+	NewTimer func() backoff.Timer
+	// Now is the clock for since, last_success and /livez; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// State is what a Monitor knows about one target at one moment.
+type State struct {
+	Name     string // the target's name
+	URL      string // the target's URL, redacted
+	Optional bool   // not counted towards /readyz as a whole
+	// Probed is false until the first attempt has ended; a target that has
+	// not been probed is not ready.
+	Probed bool
+	Ready  bool
+	// Last is the last attempt's result; zero until Probed.
+	Last probe.Result
+	// Since is when the current verdict began: the first ready result, the
+	// first failure after being ready, or, while never ready, when the
+	// Monitor was made.
+	Since time.Time
+	// LastSuccess is when the target was last found ready; zero if never.
+	LastSuccess time.Time
+	// ConsecutiveFailures counts the failed attempts since the last ready
+	// one.
+	ConsecutiveFailures int
+	// Attempts counts every attempt that ended.
+	Attempts int
+}
+
+// Summary is the few words /readyz prints for the target:
+// "ok", "connect refused", "not probed yet".
+func (s State) Summary() string {
+	if !s.Probed {
+		return "not probed yet"
+	}
+	return s.Last.Summary()
+}
+
+// Monitor probes a fixed set of targets in the background and holds their
+// states. Its methods are safe for concurrent use. Run must be called once.
+type Monitor struct {
+	targets []*probe.Target
+	cfg     Config
+	now     func() time.Time
+	rep     *probe.Reporter
+	metrics *metrics
+	stale   time.Duration // a loop silent for longer is stuck; 0: never
+
+	mu      sync.RWMutex
+	states  []State
+	beats   []time.Time // each loop's last sign of life
+	stopped bool        // Run has returned
+}
+
+// New makes a Monitor for targets, whose names are unique (probe.Targets
+// sees to that). It reports a configuration problem: an Interval that is not
+// more than 0, or an optional name that is not a target's.
+func New(targets []*probe.Target, c Config) (*Monitor, error) {
+	var errs []error
+	if c.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("interval %s: must be more than 0", c.Interval))
+	}
+	for _, name := range c.Optional {
+		if !slices.ContainsFunc(targets, func(t *probe.Target) bool { return t.Name == name }) {
+			errs = append(errs, fmt.Errorf("optional target %q is not a target", name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Monitor{
+		targets: targets,
+		cfg:     c,
+		now:     now,
+		rep:     probe.NewReporter(log, c.Remind, now),
+		metrics: newMetrics(targets, c.Version),
+		stale:   staleAfter(c),
+		states:  make([]State, len(targets)),
+		beats:   make([]time.Time, len(targets)),
+	}
+	start := now()
+	for i, t := range targets {
+		m.states[i] = State{Name: t.Name, URL: t.URL(), Optional: slices.Contains(c.Optional, t.Name), Since: start}
+		m.beats[i] = start
+	}
+	return m, nil
+}
+
+// staleAfter is how long a loop may stay silent before /livez calls it
+// stuck: three times the longest a healthy loop can take between two
+// attempts' ends (the longest wait, jittered, plus one attempt). Without an
+// attempt time limit an attempt may last as long as the dependency keeps
+// it, so no loop is ever called stuck.
+func staleAfter(c Config) time.Duration {
+	if c.Policy.AttemptTimeout <= 0 {
+		return 0
+	}
+	longest := max(c.Interval, time.Duration(probe.CostlyFactor)*c.Policy.Backoff.Max)
+	longest = time.Duration(float64(longest) * (1 + c.Policy.Backoff.Jitter))
+	return 3 * (longest + c.Policy.AttemptTimeout)
+}
+
+// Run probes every target, each on its own goroutine (probe.Watch), until
+// ctx is done, and returns once every loop has returned.
+func (m *Monitor) Run(ctx context.Context) {
+	start := m.now()
+	m.mu.Lock()
+	for i := range m.beats {
+		m.beats[i] = start
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for i, t := range m.targets {
+		p := m.cfg.Policy
+		p.Timer = nil
+		if m.cfg.NewTimer != nil {
+			p.Timer = m.cfg.NewTimer()
+		}
+		wg.Go(func() {
+			probe.Watch(ctx, t, p, m.cfg.Interval, func(r probe.Result) { m.observe(ctx, i, r) })
+		})
+	}
+	wg.Wait()
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+}
+
+// observe records the result of target i's attempt.
+func (m *Monitor) observe(ctx context.Context, i int, r probe.Result) {
+	now := m.now()
+	m.mu.Lock()
+	s := &m.states[i]
+	if s.Ready != r.Ready() {
+		s.Since = now
+	}
+	s.Probed, s.Ready, s.Last = true, r.Ready(), r
+	s.Attempts++
+	if r.Ready() {
+		s.LastSuccess, s.ConsecutiveFailures = now, 0
+	} else {
+		s.ConsecutiveFailures++
+	}
+	m.beats[i] = now
+	m.mu.Unlock()
+	m.metrics.observe(r)
+	m.rep.Observe(ctx, r)
+}
+
+// States is a snapshot of every target's state, in the targets' order.
+func (m *Monitor) States() []State {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Clone(m.states)
+}
+
+// Ready reports whether every target that is not optional is ready.
+func (m *Monitor) Ready() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return allReady(m.states)
+}
+
+func allReady(states []State) bool {
+	for _, s := range states {
+		if !s.Ready && !s.Optional {
+			return false
+		}
+	}
+	return true
+}
+
+// Alive reports whether the probing loops run: Run has not returned, and
+// no loop has been silent for longer than a healthy loop can be. When not
+// alive, why says so in a few words.
+func (m *Monitor) Alive() (ok bool, why string) {
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.stopped {
+		return false, "probing has stopped"
+	}
+	if m.stale > 0 {
+		for i, beat := range m.beats {
+			if silent := now.Sub(beat); silent > m.stale {
+				return false, fmt.Sprintf("the loop of %q has not finished an attempt for %s (limit %s)", m.states[i].Name, probe.RoundDuration(silent), m.stale)
+			}
+		}
+	}
+	return true, ""
+}

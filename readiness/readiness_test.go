@@ -1,0 +1,511 @@
+package readiness_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/goleak"
+
+	"github.com/depprobe/depprobe/probe"
+	"github.com/depprobe/depprobe/readiness"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fast is a config whose loops turn in milliseconds on real timers.
+func fast() readiness.Config {
+	return readiness.Config{
+		Policy: probe.Policy{
+			AttemptTimeout: 2 * time.Second,
+			MaxTimeouts:    3,
+			Backoff:        probe.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2},
+		},
+		Interval: 5 * time.Millisecond,
+		Version:  "test",
+	}
+}
+
+// targets builds targets from spec lines.
+func targets(t *testing.T, lines ...string) []*probe.Target {
+	t.Helper()
+	specs, err := probe.ParseSpecs("test", strings.Join(lines, "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := probe.Targets(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// monitor runs a Monitor and an HTTP server for it until the test ends.
+func monitor(t *testing.T, ts []*probe.Target, c readiness.Config) (*readiness.Monitor, string, func()) {
+	t.Helper()
+	m, err := readiness.New(ts, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); stop() })
+	return m, srv.URL, stop
+}
+
+// get fetches a URL on a connection of its own (no idle connection
+// outlives the test).
+func get(t *testing.T, url string, header ...string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// eventually polls cond until it holds, failing the test after a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// eventuallyGet polls url until it answers code and body.
+func eventuallyGet(t *testing.T, url string, code int, body string) {
+	t.Helper()
+	var (
+		gotCode int
+		gotBody string
+	)
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if gotCode, gotBody, _ = get(t, url); gotCode == code && gotBody == body {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s = %d %q, want %d %q", url, gotCode, gotBody, code, body)
+		}
+		<-tick.C
+	}
+}
+
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// accept serves ln, closing every connection at once (enough for tcp://),
+// until the returned function or the test's end closes it.
+func accept(t *testing.T, ln net.Listener) (closeFn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	closeFn = sync.OnceFunc(func() { ln.Close(); <-done })
+	t.Cleanup(closeFn)
+	return closeFn
+}
+
+func listening(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept(t, ln)
+	return ln.Addr().String()
+}
+
+// metric reads one sample's value from the exposition, -1 when absent.
+func metric(t *testing.T, base, series string) float64 {
+	t.Helper()
+	_, body, _ := get(t, base+"/metrics")
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
+	m := re.FindStringSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestReadyzFlips: a dependency that comes up late flips /readyz from 503
+// to 200, one that goes down flips it back, and the metrics follow.
+func TestReadyzFlips(t *testing.T) {
+	addr := refusedAddr(t)
+	_, base, _ := monitor(t, targets(t, "late=tcp://"+addr), fast())
+
+	eventuallyGet(t, base+"/readyz", 503, "[-]late failed: connect refused\nreadyz check failed\n")
+	eventuallyGet(t, base+"/readyz/late", 503, "[-]late failed: connect refused\n")
+	if got := metric(t, base, `depprobe_target_up{target="late"}`); got != 0 {
+		t.Errorf("depprobe_target_up = %v, want 0", got)
+	}
+	refused := metric(t, base, `depprobe_failures_total{outcome="refused",step="connect",target="late"}`)
+	if refused < 1 {
+		t.Errorf("refused failures = %v, want at least 1", refused)
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	down := accept(t, ln)
+	eventuallyGet(t, base+"/readyz", 200, "ok\n")
+	eventuallyGet(t, base+"/readyz?verbose", 200, "[+]late ok\nreadyz check passed\n")
+	eventuallyGet(t, base+"/readyz/late", 200, "ok\n")
+	if got := metric(t, base, `depprobe_target_up{target="late"}`); got != 1 {
+		t.Errorf("depprobe_target_up = %v, want 1", got)
+	}
+	if got := metric(t, base, `depprobe_attempts_total{outcome="ok",step="connect",target="late"}`); got < 1 {
+		t.Errorf("ok attempts = %v, want at least 1", got)
+	}
+	if got := metric(t, base, `depprobe_step_duration_seconds_count{step="connect",target="late"}`); got < refused+1 {
+		t.Errorf("connect durations observed = %v, want more than %v", got, refused)
+	}
+
+	down()
+	eventuallyGet(t, base+"/readyz", 503, "[-]late failed: connect refused\nreadyz check failed\n")
+	eventually(t, "depprobe_target_up 0", func() bool { return metric(t, base, `depprobe_target_up{target="late"}`) == 0 })
+	if got := metric(t, base, `depprobe_build_info{goversion="`+runtime.Version()+`",version="test"}`); got != 1 {
+		t.Errorf("depprobe_build_info = %v, want 1", got)
+	}
+}
+
+// TestReadyzJSON: the JSON form parses and says what the text form says,
+// with the details.
+func TestReadyzJSON(t *testing.T) {
+	up, down := listening(t), refusedAddr(t)
+	m, base, _ := monitor(t, targets(t, "up=tcp://"+up, "down=tcp://"+down), fast())
+	eventually(t, "both targets probed", func() bool {
+		s := m.States()
+		return s[0].Ready && s[1].Probed
+	})
+
+	code, body, h := get(t, base+"/readyz", "Accept", "text/html, application/json;q=0.9")
+	if code != 503 {
+		t.Errorf("status = %d, want 503", code)
+	}
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	var got readiness.ReadyzJSON
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	if got.Ready || len(got.Targets) != 2 {
+		t.Fatalf("ready = %v with %d targets, want false with 2:\n%s", got.Ready, len(got.Targets), body)
+	}
+	u, d := got.Targets[0], got.Targets[1]
+	if u.Name != "up" || !u.Ready || u.Outcome != "ok" || u.Step != "connect" || u.Addr != up || u.LastSuccess == nil || u.ConsecutiveFailures != 0 || u.Error != "" {
+		t.Errorf("up = %+v", u)
+	}
+	if d.Name != "down" || d.Ready || d.Outcome != "refused" || d.Step != "connect" || d.Addr != down || d.LastSuccess != nil || d.ConsecutiveFailures < 1 || d.Hint == "" {
+		t.Errorf("down = %+v", d)
+	}
+	if want := `refused: connect to "` + down + `": connection refused`; d.Error != want {
+		t.Errorf("down.Error = %q, want %q", d.Error, want)
+	}
+	if d.URL != "tcp://"+down || d.Since.IsZero() {
+		t.Errorf("down.URL = %q, Since = %v", d.URL, d.Since)
+	}
+
+	code, body, _ = get(t, base+"/readyz/up", "Accept", "application/json")
+	var one readiness.TargetJSON
+	if err := json.Unmarshal([]byte(body), &one); err != nil || code != 200 || one.Name != "up" || !one.Ready {
+		t.Errorf("GET /readyz/up as JSON = %d %s (%v)", code, body, err)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	_, base, _ := monitor(t, targets(t, "up=tcp://"+listening(t)), fast())
+	eventuallyGet(t, base+"/readyz", 200, "ok\n")
+	tests := []struct {
+		name, path string
+		code       int
+	}{
+		{"unknown target", "/readyz/nope", 404},
+		{"unknown path", "/healthz", 404},
+		{"livez", "/livez", 200},
+		{"metrics", "/metrics", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, body, _ := get(t, base+tc.path); code != tc.code {
+				t.Errorf("GET %s = %d %q, want %d", tc.path, code, body, tc.code)
+			}
+		})
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Post(base+"/readyz", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /readyz = %d, want 405", resp.StatusCode)
+	}
+}
+
+// TestOptional: an optional target is shown and measured but does not hold
+// /readyz.
+func TestOptional(t *testing.T) {
+	c := fast()
+	c.Optional = []string{"extra"}
+	_, base, _ := monitor(t, targets(t, "db=tcp://"+listening(t), "extra=tcp://"+refusedAddr(t)), c)
+	eventuallyGet(t, base+"/readyz?verbose", 200, "[+]db ok\n[-]extra failed: connect refused (optional)\nreadyz check passed\n")
+	eventuallyGet(t, base+"/readyz", 200, "ok\n")
+	eventuallyGet(t, base+"/readyz/extra", 503, "[-]extra failed: connect refused (optional)\n")
+}
+
+func TestNewRejects(t *testing.T) {
+	ts := targets(t, "db=tcp://127.0.0.1:1")
+	c := fast()
+	c.Interval = 0
+	c.Optional = []string{"nope"}
+	_, err := readiness.New(ts, c)
+	for _, want := range []string{"interval 0s", `optional target "nope"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New = %v, want an error about %s", err, want)
+		}
+	}
+}
+
+// TestSlowDependency: a dependency that accepts and never answers keeps its
+// attempt in flight, and /readyz answers all the same, from the state.
+func TestSlowDependency(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c := fast()
+	c.Policy.AttemptTimeout = time.Hour // the attempt stays in flight for the whole test
+	m, base, stop := monitor(t, targets(t, "slow=http://"+ln.Addr().String()+"/", "up=tcp://"+listening(t)), c)
+	conn := <-accepted // the attempt is in flight; it sent its request and waits for an answer
+	defer conn.Close()
+	defer ln.Close()
+
+	eventuallyGet(t, base+"/readyz/up", 200, "ok\n")
+	for range 20 {
+		if code, body, _ := get(t, base+"/readyz"); code != 503 || body != "[-]slow failed: not probed yet\n[+]up ok\nreadyz check failed\n" {
+			t.Fatalf("GET /readyz = %d %q", code, body)
+		}
+		if code, _, _ := get(t, base+"/livez"); code != 200 {
+			t.Fatalf("GET /livez = %d, want 200", code)
+		}
+	}
+	if s := m.States()[0]; s.Probed || s.Attempts != 0 {
+		t.Errorf("slow = %+v; want its first attempt still in flight", s)
+	}
+	stop() // cancels the attempt in flight: Run returns
+	if s := m.States()[0]; s.Probed {
+		t.Errorf("slow probed = true; a canceled attempt must not count")
+	}
+}
+
+// stuckTimer never fires: the loop waits until its context is done.
+type stuckTimer struct{ c chan time.Time }
+
+func (s *stuckTimer) Start(time.Duration) {}
+func (s *stuckTimer) Stop()               {}
+func (s *stuckTimer) C() <-chan time.Time { return s.c }
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestLivez: /livez fails when a loop stops finishing attempts, and once
+// the probing stops; never because of a dependency.
+func TestLivez(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := fast()
+	c.Now = clk.Now
+	c.NewTimer = func() backoff.Timer { return &stuckTimer{c: make(chan time.Time)} }
+	m, base, stop := monitor(t, targets(t, "down=tcp://"+refusedAddr(t)), c)
+	eventually(t, "the first attempt", func() bool { return m.States()[0].Probed })
+	eventuallyGet(t, base+"/livez", 200, "ok\n")
+	clk.Add(time.Hour) // the loop's timer never fires: the loop looks stuck
+	code, body, _ := get(t, base+"/livez")
+	if want := `the loop of "down" has not finished an attempt`; code != 503 || !strings.Contains(body, want) {
+		t.Errorf("GET /livez = %d %q, want 503 with %q", code, body, want)
+	}
+	stop()
+	code, body, _ = get(t, base+"/livez")
+	if code != 503 || body != "probing has stopped\n" {
+		t.Errorf("GET /livez after Run = %d %q, want 503 %q", code, body, "probing has stopped\n")
+	}
+}
+
+// instantTimer fires at once: the loops turn as fast as attempts end.
+type instantTimer struct{ c chan time.Time }
+
+func (f *instantTimer) Start(time.Duration) { f.c <- time.Time{} }
+func (f *instantTimer) Stop()               {}
+func (f *instantTimer) C() <-chan time.Time { return f.c }
+
+// fds counts this process's open file descriptors.
+func fds(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	return len(entries)
+}
+
+// TestFDsFlat: thousands of attempts (refused, accepted, answered 503)
+// leave no file descriptor behind.
+func TestFDsFlat(t *testing.T) {
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer notReady.Close()
+	ts := targets(t, "down=tcp://"+refusedAddr(t), "up=tcp://"+listening(t), "starting="+notReady.URL+"/")
+	c := fast()
+	c.NewTimer = func() backoff.Timer { return &instantTimer{c: make(chan time.Time, 1)} }
+	// Without a collection, no finalizer closes what a leak forgot.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	before := fds(t)
+	m, _, stop := monitor(t, ts, c)
+	const want = 3000
+	eventually(t, strconv.Itoa(want)+" attempts", func() bool {
+		n := 0
+		for _, s := range m.States() {
+			n += s.Attempts
+		}
+		return n >= want
+	})
+	stop()
+	for _, s := range m.States() {
+		if s.Attempts < 100 {
+			t.Errorf("%s: %d attempts, want each target probed many times", s.Name, s.Attempts)
+		}
+	}
+	// The servers close their ends of the connections on their own
+	// goroutines: poll until they have. A leak never comes down.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for after := fds(t); after > before+2; after = fds(t) { // +2: the test server's listener, the last connections
+		if time.Now().After(deadline) {
+			t.Fatalf("open file descriptors: %d before, %d after %d attempts", before, after, want)
+		}
+		<-tick.C
+	}
+}
+
+// TestNoSecrets: a password in a target's URL reaches no endpoint and no
+// log line.
+func TestNoSecrets(t *testing.T) {
+	var logs syncBuffer
+	c := fast()
+	c.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	_, base, _ := monitor(t, targets(t, "api=http://user:hunter2@"+refusedAddr(t)+"/?token=s3cret"), c)
+	eventuallyGet(t, base+"/readyz", 503, "[-]api failed: connect refused\nreadyz check failed\n")
+	var all strings.Builder
+	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz/api", "/metrics", "/livez"} {
+		_, body, _ := get(t, base+path)
+		all.WriteString(body)
+		_, body, _ = get(t, base+path, "Accept", "application/json")
+		all.WriteString(body)
+	}
+	all.WriteString(logs.String())
+	for _, secret := range []string{"hunter2", "s3cret"} {
+		if strings.Contains(all.String(), secret) {
+			t.Errorf("%q appears in an endpoint or a log line", secret)
+		}
+	}
+	if !strings.Contains(all.String(), `"url": "http://xxxxx@`) {
+		t.Errorf("the redacted URL is missing from the JSON form")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
