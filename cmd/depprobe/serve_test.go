@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is a bytes.Buffer that run's logger and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// served is a run of `depprobe serve` in the background.
+type served struct {
+	base   string // http://127.0.0.1:PORT
+	stderr *lockedBuffer
+	cancel context.CancelFunc // SIGTERM
+	done   chan error         // run's error, once it returns
+}
+
+var listenRE = regexp.MustCompile(`"msg":"serving readiness of dependencies","listen":"([^"]+)"`)
+
+// startServe runs serve on a free loopback port and learns the port from
+// the first log line.
+func startServe(t *testing.T, env map[string]string, args ...string) *served {
+	t.Helper()
+	env["DEPPROBE_LISTEN"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &served{stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, append([]string{"serve"}, args...), env, io.Discard, s.stderr) }()
+	t.Cleanup(func() { cancel(); <-s.done })
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if m := listenRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.base = "http://" + m[1]
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no first line with the listen address; stderr:\n%s", s.stderr)
+		}
+		<-tick.C
+	}
+}
+
+// fetch GETs a URL on a connection of its own.
+func fetch(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// awaitGet polls url until its status is code and its body contains want.
+func awaitGet(t *testing.T, url string, code int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		gotCode, body := fetch(t, url)
+		if gotCode == code && strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s = %d %q, want %d with %q", url, gotCode, body, code, want)
+		}
+		<-tick.C
+	}
+}
+
+// TestServe runs serve through run: /readyz follows a dependency that comes
+// up late, and a cancelled context (SIGTERM) shuts it down with exit 0, even
+// with a client that never finishes its request.
+func TestServe(t *testing.T) {
+	addr := refusedAddr(t)
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "10ms"}, "late=tcp://"+addr)
+	for _, want := range []string{`"targets":"late=tcp://` + addr + `"`, `"interval":"10ms"`, `"attempt_timeout":"2s"`} {
+		if !strings.Contains(s.stderr.String(), want) {
+			t.Errorf("first line lacks %s:\n%s", want, s.stderr)
+		}
+	}
+	awaitGet(t, s.base+"/readyz", 503, "[-]late failed: connect refused\n")
+	if code, body := fetch(t, s.base+"/livez"); code != 200 || body != "ok\n" {
+		t.Errorf("GET /livez = %d %q, want 200 ok", code, body)
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	defer ln.Close()
+	awaitGet(t, s.base+"/readyz", 200, "ok\n")
+	awaitGet(t, s.base+"/metrics", 200, `depprobe_target_up{target="late"} 1`)
+	if !strings.Contains(s.stderr.String(), `"msg":"ready","target":"late"`) {
+		t.Errorf("no ready line in the log:\n%s", s.stderr)
+	}
+
+	// A client that sends half a request holds its connection open.
+	slow, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := slow.Write([]byte("GET /readyz HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	s.cancel()
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		if code := exitCode(err); code != exitReady {
+			t.Errorf("exit code = %d (%v), want %d", code, err, exitReady)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not stop after its context was cancelled; stderr:\n%s", s.stderr)
+	}
+	if !strings.Contains(s.stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("no stopped line in the log:\n%s", s.stderr)
+	}
+	if c, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://")); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after shutdown", s.base)
+	}
+}
+
+// TestServeListenInUse: an address that is taken is a configuration error
+// (exit 2) that names the variable.
+func TestServeListenInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	env := map[string]string{"DEPPROBE_LISTEN": busy.Addr().String()}
+	res := runWith(t, env, "serve", "tcp://"+refusedAddr(t))
+	if res.code != exitUsage {
+		t.Errorf("exit code = %d, want %d", res.code, exitUsage)
+	}
+	want := `DEPPROBE_LISTEN=\"` + busy.Addr().String() + `\": cannot listen: bind: address already in use: another process listens there`
+	if !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr lacks %s:\n%s", want, res.stderr)
+	}
+}
