@@ -2,6 +2,7 @@ package readiness
 
 import (
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -103,6 +104,10 @@ func line(s State) string {
 }
 
 func (m *Monitor) readyz(w http.ResponseWriter, r *http.Request) {
+	if !wantsJSON(r) && !verbose(r) && m.Ready() {
+		writeText(w, http.StatusOK, "ok\n") // the kubelet's case: no snapshot, nothing to allocate
+		return
+	}
 	states := m.States()
 	ready := allReady(states)
 	code := http.StatusOK
@@ -117,7 +122,7 @@ func (m *Monitor) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, out)
 		return
 	}
-	if ready && !r.URL.Query().Has("verbose") {
+	if ready && !verbose(r) {
 		writeText(w, code, "ok\n")
 		return
 	}
@@ -156,7 +161,7 @@ func (m *Monitor) readyzTarget(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case wantsJSON(r):
 		writeJSON(w, code, targetJSON(s))
-	case s.Ready && !r.URL.Query().Has("verbose"):
+	case s.Ready && !verbose(r):
 		writeText(w, code, "ok\n")
 	default:
 		writeText(w, code, line(s)+"\n")
@@ -169,6 +174,11 @@ func (m *Monitor) livez(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeText(w, http.StatusOK, "ok\n")
+}
+
+// verbose reports whether the query asks for every target's line.
+func verbose(r *http.Request) bool {
+	return r.URL.RawQuery != "" && r.URL.Query().Has("verbose")
 }
 
 // wantsJSON reports whether the request's Accept header names
@@ -184,21 +194,29 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
-func noCache(w http.ResponseWriter, contentType string) {
+// Header values, shared by every response (net/http only reads them).
+var (
+	textPlain = []string{"text/plain; charset=utf-8"}
+	appJSON   = []string{"application/json"}
+	noStore   = []string{"no-store"}
+	nosniff   = []string{"nosniff"}
+)
+
+func noCache(w http.ResponseWriter, contentType []string) {
 	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = contentType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = nosniff
 }
 
 func writeText(w http.ResponseWriter, code int, body string) {
-	noCache(w, "text/plain; charset=utf-8")
+	noCache(w, textPlain)
 	w.WriteHeader(code)
-	w.Write([]byte(body))
+	io.WriteString(w, body)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	noCache(w, "application/json")
+	noCache(w, appJSON)
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

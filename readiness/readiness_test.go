@@ -42,7 +42,7 @@ func fast() readiness.Config {
 }
 
 // targets builds targets from spec lines.
-func targets(t *testing.T, lines ...string) []*probe.Target {
+func targets(t testing.TB, lines ...string) []*probe.Target {
 	t.Helper()
 	specs, err := probe.ParseSpecs("test", strings.Join(lines, "\n"))
 	if err != nil {
@@ -56,7 +56,7 @@ func targets(t *testing.T, lines ...string) []*probe.Target {
 }
 
 // monitor runs a Monitor and an HTTP server for it until the test ends.
-func monitor(t *testing.T, ts []*probe.Target, c readiness.Config) (*readiness.Monitor, string, func()) {
+func monitor(t testing.TB, ts []*probe.Target, c readiness.Config) (*readiness.Monitor, string, func()) {
 	t.Helper()
 	m, err := readiness.New(ts, c)
 	if err != nil {
@@ -73,7 +73,7 @@ func monitor(t *testing.T, ts []*probe.Target, c readiness.Config) (*readiness.M
 
 // get fetches a URL on a connection of its own (no idle connection
 // outlives the test).
-func get(t *testing.T, url string, header ...string) (int, string, http.Header) {
+func get(t testing.TB, url string, header ...string) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -96,7 +96,7 @@ func get(t *testing.T, url string, header ...string) (int, string, http.Header) 
 }
 
 // eventually polls cond until it holds, failing the test after a deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(2 * time.Millisecond)
@@ -110,7 +110,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // eventuallyGet polls url until it answers code and body.
-func eventuallyGet(t *testing.T, url string, code int, body string) {
+func eventuallyGet(t testing.TB, url string, code int, body string) {
 	t.Helper()
 	var (
 		gotCode int
@@ -130,7 +130,7 @@ func eventuallyGet(t *testing.T, url string, code int, body string) {
 	}
 }
 
-func refusedAddr(t *testing.T) string {
+func refusedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,7 +143,7 @@ func refusedAddr(t *testing.T) string {
 
 // accept serves ln, closing every connection at once (enough for tcp://),
 // until the returned function or the test's end closes it.
-func accept(t *testing.T, ln net.Listener) (closeFn func()) {
+func accept(t testing.TB, ln net.Listener) (closeFn func()) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
@@ -161,7 +161,7 @@ func accept(t *testing.T, ln net.Listener) (closeFn func()) {
 	return closeFn
 }
 
-func listening(t *testing.T) string {
+func listening(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -172,7 +172,7 @@ func listening(t *testing.T) string {
 }
 
 // metric reads one sample's value from the exposition, -1 when absent.
-func metric(t *testing.T, base, series string) float64 {
+func metric(t testing.TB, base, series string) float64 {
 	t.Helper()
 	_, body, _ := get(t, base+"/metrics")
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`)
@@ -508,4 +508,46 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BenchmarkReadyz is the handler alone, without the network: what one
+// kubelet probe costs the sidecar, with 10 targets.
+func BenchmarkReadyz(b *testing.B) {
+	for _, bc := range []struct{ name, path, accept string }{
+		{"ok", "/readyz", ""},
+		{"verbose", "/readyz?verbose", ""},
+		{"json", "/readyz", "application/json"},
+		{"not ready", "/readyz", ""},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			lines := make([]string, 10)
+			for i := range lines {
+				addr := listening(b)
+				if bc.name == "not ready" && i%2 == 0 {
+					addr = refusedAddr(b)
+				}
+				lines[i] = "t" + strconv.Itoa(i) + "=tcp://" + addr
+			}
+			c := fast()
+			c.Interval = time.Hour
+			m, _, _ := monitor(b, targets(b, lines...), c)
+			eventually(b, "every target probed", func() bool {
+				for _, s := range m.States() {
+					if !s.Probed {
+						return false
+					}
+				}
+				return true
+			})
+			h := m.Handler()
+			req := httptest.NewRequest(http.MethodGet, bc.path, nil)
+			if bc.accept != "" {
+				req.Header.Set("Accept", bc.accept)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
 }
