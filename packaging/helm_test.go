@@ -86,7 +86,9 @@ type buildError struct {
 	out []byte
 }
 
-func (e *buildError) Error() string { return "go install " + helmModule + ": " + e.err.Error() + "\n" + string(e.out) }
+func (e *buildError) Error() string {
+	return "go install " + helmModule + ": " + e.err.Error() + "\n" + string(e.out)
+}
 
 // runHelm runs helm with args and returns its stdout, and its stderr as an error when it
 // fails.
