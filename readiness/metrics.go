@@ -48,7 +48,7 @@ func newMetrics(targets []*probe.Target, version string) *metrics {
 		}, []string{"target", "step", "outcome"}),
 		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "depprobe_step_duration_seconds",
-			Help:    "How long each step of an attempt took, failed steps included.",
+			Help:    "How long each step of an attempt took, failed steps included (not the resolve step of an IP address, which looks nothing up).",
 			Buckets: stepBuckets,
 		}, []string{"target", "step"}),
 	}
@@ -83,6 +83,9 @@ func (m *metrics) observe(r probe.Result) {
 		m.failures.WithLabelValues(r.Target, string(r.Step), string(r.Outcome)).Inc()
 	}
 	for _, s := range r.Steps {
+		if s.Step == probe.Resolve && s.Duration == 0 {
+			continue // an IP literal: nothing was looked up
+		}
 		m.steps.WithLabelValues(r.Target, string(s.Step)).Observe(s.Duration.Seconds())
 	}
 }
