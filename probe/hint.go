@@ -16,6 +16,9 @@ import (
 func hint(t *Target, r Result) string {
 	k8s := t.Kubernetes
 	addr := t.Address()
+	if h := (*hintedError)(nil); errors.As(r.Err, &h) && h.hint != "" {
+		return h.hint // the protocol knows better
+	}
 	switch r.Outcome {
 	case NotFound:
 		if k8s {

@@ -43,6 +43,7 @@ type config struct {
 	serverName           string
 	insecure             bool
 	tls                  *tls.Config // built by prepareTLS
+	service              string      // grpc: the service whose health to check; empty: the server
 }
 
 // schemes is every scheme depprobe knows.
@@ -51,6 +52,30 @@ var schemes = map[string]*scheme{
 	"unix":  {network: "unix"},
 	"http":  {port: "80", network: "tcp", options: httpOptions, handshake: httpCheck},
 	"https": {port: "443", network: "tcp", tls: true, options: withTLS(httpOptions), prepare: prepareTLS, handshake: httpCheck},
+	"tls":   {network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS},
+	"dns":   {network: "dns"},
+	"file":  {network: "file", handshake: fileCheck},
+
+	"postgres":   {port: "5432", network: "tcp", handshake: postgresCheck},
+	"postgresql": {port: "5432", network: "tcp", handshake: postgresCheck},
+	"mysql":      {port: "3306", network: "tcp", handshake: mysqlCheck},
+	"mariadb":    {port: "3306", network: "tcp", handshake: mysqlCheck},
+	"redis":      {port: "6379", network: "tcp", handshake: redisCheck},
+	"rediss":     {port: "6379", network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS, handshake: redisCheck},
+	"amqp":       {port: "5672", network: "tcp", handshake: amqpCheck},
+	"amqps":      {port: "5671", network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS, handshake: amqpCheck},
+	"nats":       {port: "4222", network: "tcp", handshake: natsCheck},
+	"mqtt":       {port: "1883", network: "tcp", handshake: mqttCheck},
+	"mqtts":      {port: "8883", network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS, handshake: mqttCheck},
+	"grpc":       {network: "tcp", options: grpcOptions, handshake: grpcCheck},
+	"grpcs":      {network: "tcp", tls: true, options: withTLS(grpcOptions), prepare: prepareGRPCTLS, handshake: grpcCheck},
+}
+
+var grpcOptions = map[string]option{
+	"service": {help: "the service whose health to check (grpc.health.v1 HealthCheckRequest.service); default: the server as a whole", set: func(c *config, v string) error {
+		c.service = v
+		return nil
+	}},
 }
 
 var tlsOptions = map[string]option{

@@ -1,0 +1,277 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// MySQL error codes the probe tells apart
+// (https://mariadb.com/kb/en/mariadb-error-code-reference/).
+const (
+	mysqlTooManyConnections = 1040 // ER_CON_COUNT_ERROR
+	mysqlAccessDenied       = 1045 // ER_ACCESS_DENIED_ERROR
+	mysqlShutdown           = 1053 // ER_SERVER_SHUTDOWN
+	mysqlNormalShutdown     = 1077 // ER_NORMAL_SHUTDOWN
+	mysqlHostBlocked        = 1129 // ER_HOST_IS_BLOCKED
+	mysqlHostNotAllowed     = 1130 // ER_HOST_NOT_PRIVILEGED
+)
+
+// Client capability flags (https://mariadb.com/kb/en/connection/#capabilities).
+const (
+	mysqlLongPassword     = 1 << 0
+	mysqlProtocol41       = 1 << 9
+	mysqlSecureConnection = 1 << 15
+	mysqlPluginAuth       = 1 << 19
+)
+
+// mysqlCheck answers like `mysqladmin ping`
+// (https://mariadb.com/kb/en/mariadb-admin/): the server is alive when it
+// sends its initial handshake packet and lets a login attempt reach the
+// authentication verdict. Error packets in place of the handshake or the
+// verdict are mapped: 1040 too many connections and 1053/1077 shutdown are
+// not_ready (waiting fixes them); 1129 host blocked and 1130 host not allowed
+// are unexpected (the server is up but refuses this client until an
+// administrator acts: FLUSH HOSTS, or a user for this address), and retried so
+// that the fix is picked up without a restart.
+//
+// Why log in rather than close after the handshake packet: a client that
+// drops the connection during the handshake counts against
+// max_connect_errors (default 100), and the server then blocks the probing
+// host (1129) for every client, the application included; a login attempt
+// that ends in a verdict does not count. And MariaDB checks max_connections
+// only once a user has authenticated, so "too many connections" is seen only
+// by a login that succeeds.
+//
+// The login uses the URL's user (default "depprobe") and password (default
+// none), with mysql_native_password or caching_sha2_password (fast path, or
+// the full path with the server's RSA key), whichever the server asks for.
+// "Access denied" is ready without a password in the URL (the server is
+// alive, as mysqladmin says) and auth_failed with one. After an OK it sends
+// COM_QUIT. TLS is not negotiated.
+//
+// Packet formats: https://mariadb.com/kb/en/connection/
+func mysqlCheck(ctx context.Context, conn net.Conn, t *Target) error {
+	seq, p, err := mysqlRead(conn)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(p) > 0 && p[0] == 0xff:
+		return mysqlError(t, p, false)
+	case len(p) < 2 || p[0] != 10:
+		return failf(Unexpected, "not a MySQL or MariaDB server: the first packet is not a protocol 10 handshake")
+	}
+	// Protocol 10 handshake: version\0, thread id (4), scramble part 1 (8),
+	// filler (1), capabilities low (2), charset (1), status (2),
+	// capabilities high (2), scramble length (1), reserved (10), scramble
+	// part 2 (12 and a NUL), plugin name\0.
+	_, rest, ok := bytes.Cut(p[1:], []byte{0}) // the server version
+	if !ok || len(rest) < 15 {
+		return failf(Unexpected, "not a MySQL or MariaDB server: a malformed handshake packet")
+	}
+	serverCaps := uint32(binary.LittleEndian.Uint16(rest[13:]))
+	if len(rest) >= 20 {
+		serverCaps |= uint32(binary.LittleEndian.Uint16(rest[18:])) << 16
+	}
+	if serverCaps&mysqlProtocol41 == 0 {
+		return nil // a pre-4.1 server: it answers, which is all we ask of it
+	}
+	nonce := append([]byte{}, rest[4:12]...)
+	plugin := "mysql_native_password"
+	if len(rest) >= 31+13 {
+		part2, name, _ := bytes.Cut(rest[31:], []byte{0})
+		nonce = append(nonce, part2...)
+		if n, _, _ := bytes.Cut(name, []byte{0}); len(n) > 0 {
+			plugin = string(n)
+		}
+	}
+
+	user := t.username()
+	if user == "" {
+		user = "depprobe"
+	}
+	pass := t.password()
+	caps := uint32(mysqlLongPassword|mysqlProtocol41|mysqlSecureConnection|mysqlPluginAuth) & serverCaps
+	caps |= mysqlProtocol41
+	auth := mysqlScramble(plugin, pass, nonce)
+	var resp bytes.Buffer
+	binary.Write(&resp, binary.LittleEndian, caps)
+	binary.Write(&resp, binary.LittleEndian, uint32(1<<24)) // max packet size
+	resp.WriteByte(33)                                      // utf8_general_ci
+	resp.Write(make([]byte, 23))
+	resp.WriteString(user)
+	resp.WriteByte(0)
+	resp.WriteByte(byte(len(auth)))
+	resp.Write(auth)
+	if caps&mysqlPluginAuth != 0 {
+		resp.WriteString(plugin)
+		resp.WriteByte(0)
+	}
+	if err := mysqlWrite(conn, seq+1, resp.Bytes()); err != nil {
+		return err
+	}
+	// The verdict, possibly after an authentication method switch or more
+	// authentication data.
+	for range 4 {
+		seq, p, err = mysqlRead(conn)
+		if err != nil {
+			return err
+		}
+		if len(p) == 0 {
+			return failf(Unexpected, "an empty packet during login")
+		}
+		var reply []byte
+		switch p[0] {
+		case 0x00: // OK: logged in
+			mysqlWrite(conn, 0, []byte{0x01}) // COM_QUIT
+			return nil
+		case 0xff:
+			return mysqlError(t, p, true)
+		case 0xfe: // switch authentication method: plugin\0, nonce
+			name, data, _ := bytes.Cut(p[1:], []byte{0})
+			plugin, nonce = string(name), bytes.TrimSuffix(data, []byte{0})
+			reply = mysqlScramble(plugin, pass, nonce)
+		case 0x01: // more data from the plugin
+			switch {
+			case plugin == "caching_sha2_password" && bytes.Equal(p[1:], []byte{3}):
+				continue // fast authentication succeeded: OK follows
+			case plugin == "caching_sha2_password" && bytes.Equal(p[1:], []byte{4}) && pass != "":
+				reply = []byte{2} // full authentication: ask for the RSA public key
+			case plugin == "caching_sha2_password" && bytes.HasPrefix(p[1:], []byte("-----BEGIN")):
+				if reply, err = mysqlRSAPassword(p[1:], pass, nonce); err != nil {
+					return fail(Unexpected, err)
+				}
+			default:
+				return nil // a plugin we cannot follow: the server is up and talking
+			}
+		default:
+			return failf(Unexpected, "an unknown packet 0x%02x during login", p[0])
+		}
+		if err := mysqlWrite(conn, seq+1, reply); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mysqlScramble answers a plugin's challenge (nonce) with the password.
+// An empty password, or a plugin it does not know, gets an empty answer.
+func mysqlScramble(plugin, pass string, nonce []byte) []byte {
+	if pass == "" {
+		return nil
+	}
+	switch plugin {
+	case "mysql_native_password":
+		// SHA1(password) XOR SHA1(nonce, SHA1(SHA1(password)))
+		h1 := sha1.Sum([]byte(pass))
+		h2 := sha1.Sum(h1[:])
+		h3 := sha1.Sum(append(append([]byte{}, nonce...), h2[:]...))
+		for i := range h1 {
+			h1[i] ^= h3[i]
+		}
+		return h1[:]
+	case "caching_sha2_password":
+		// SHA256(password) XOR SHA256(SHA256(SHA256(password)), nonce)
+		h1 := sha256.Sum256([]byte(pass))
+		h2 := sha256.Sum256(h1[:])
+		h3 := sha256.Sum256(append(h2[:], nonce...))
+		for i := range h1 {
+			h1[i] ^= h3[i]
+		}
+		return h1[:]
+	}
+	return nil
+}
+
+// mysqlRSAPassword encrypts the password for caching_sha2_password's full
+// authentication without TLS: (password\0 XOR nonce) with RSA-OAEP under the
+// server's public key.
+func mysqlRSAPassword(pemKey []byte, pass string, nonce []byte) ([]byte, error) {
+	block, _ := pem.Decode(pemKey)
+	if block == nil {
+		return nil, errors.New("the server's RSA public key is not PEM")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the server's RSA public key: %w", err)
+	}
+	key, ok := pub.(*rsa.PublicKey)
+	if !ok || len(nonce) == 0 {
+		return nil, errors.New("the server's public key is not an RSA key")
+	}
+	plain := append([]byte(pass), 0)
+	for i := range plain {
+		plain[i] ^= nonce[i%len(nonce)]
+	}
+	return rsa.EncryptOAEP(sha1.New(), rand.Reader, key, plain, nil)
+}
+
+// mysqlError maps an ERR packet: 0xff, code (2), ["#" SQLSTATE (5)], message.
+// greeted tells whether the server sent its handshake first: an unknown
+// error in its place is unexpected, one in place of the login verdict
+// (access denied, unknown database) means the server is alive.
+func mysqlError(t *Target, p []byte, greeted bool) error {
+	if len(p) < 3 {
+		return failf(Unexpected, "a malformed MySQL error packet")
+	}
+	code := binary.LittleEndian.Uint16(p[1:])
+	msg := p[3:]
+	if len(msg) >= 6 && msg[0] == '#' {
+		msg = msg[6:]
+	}
+	err := fmt.Errorf("server says %q (error %d)", scrub(serverText(string(msg)), t.password()), code)
+	addr := t.Address()
+	switch code {
+	case mysqlTooManyConnections:
+		return failHint(NotReady, fmt.Sprintf("the server on %s is at max_connections: wait, or raise max_connections or lower the clients' pool sizes", addr), err)
+	case mysqlShutdown, mysqlNormalShutdown:
+		return failHint(NotReady, fmt.Sprintf("the server on %s is shutting down: wait for it to come back", addr), err)
+	case mysqlHostBlocked:
+		return failHint(Unexpected, fmt.Sprintf("the server on %s blocked this host after too many broken connections (max_connect_errors): run `mariadb-admin flush-hosts` (FLUSH HOSTS); waiting will not fix this", addr), err)
+	case mysqlHostNotAllowed:
+		return failHint(Unexpected, fmt.Sprintf("the server on %s does not let this host connect: create a user for this client's address (or '%%'); waiting will not fix this", addr), err)
+	}
+	if !greeted {
+		return fail(Unexpected, err)
+	}
+	if code == mysqlAccessDenied && t.password() != "" {
+		return fail(AuthFailed, err)
+	}
+	return nil // any other verdict (access denied without a password, unknown database): the server is alive
+}
+
+// mysqlRead reads one packet: length (3, little endian), sequence (1),
+// payload. Handshake packets are small; 64 KiB is plenty.
+func mysqlRead(conn net.Conn) (seq byte, payload []byte, err error) {
+	var h [4]byte
+	if _, err := io.ReadFull(conn, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+	if n > 64<<10 {
+		return 0, nil, failf(Unexpected, "not a MySQL or MariaDB server: the reply starts with %q", quoteReply(string(h[:])))
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(conn, payload); err != nil {
+		return 0, nil, err
+	}
+	return h[3], payload, nil
+}
+
+// mysqlWrite writes one packet.
+func mysqlWrite(conn net.Conn, seq byte, payload []byte) error {
+	n := len(payload)
+	_, err := conn.Write(append([]byte{byte(n), byte(n >> 8), byte(n >> 16), seq}, payload...))
+	return err
+}

@@ -1,0 +1,94 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// natsCheck reads the INFO line a NATS server sends first
+// (https://docs.nats.io/reference/reference-protocols/nats-protocol#info).
+// A server in lame duck mode (shutting down, "ldm" in INFO) is not_ready.
+// Unless the server requires TLS, which this plain connection cannot offer,
+// the probe then sends CONNECT and PING and wants PONG, because a server
+// at max_connections sends INFO before it refuses with
+// "-ERR 'maximum connections exceeded'" (not_ready). CONNECT carries the
+// URL's user and password (or a user name alone as a token); a refusal of
+// them is auth_failed. Without credentials in the URL a server that requires
+// them (auth_required in INFO) is ready after INFO: it is up, the
+// application holds the credentials.
+func natsCheck(ctx context.Context, conn net.Conn, t *Target) error {
+	r := bufio.NewReader(conn)
+	line, err := readLine(r)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(line, "-ERR") {
+		return natsError(t, line)
+	}
+	verb, payload, _ := strings.Cut(line, " ")
+	var info struct {
+		TLSRequired  bool `json:"tls_required"`
+		AuthRequired bool `json:"auth_required"`
+		LameDuck     bool `json:"ldm"`
+	}
+	if !strings.EqualFold(verb, "INFO") || json.Unmarshal([]byte(payload), &info) != nil {
+		return failf(Unexpected, "not a NATS server: it answered %q, want INFO", quoteReply(line))
+	}
+	if info.LameDuck {
+		return failHint(NotReady, fmt.Sprintf("the NATS server on %s is in lame duck mode (shutting down): wait for it or its replacement", t.Address()),
+			fmt.Errorf("server is in lame duck mode"))
+	}
+	if info.TLSRequired {
+		return nil // INFO is all a plain connection can get
+	}
+	if info.AuthRequired && t.url.User == nil {
+		return nil // up; a CONNECT without credentials would only add an error to the server's log
+	}
+	connect := map[string]any{"verbose": false, "pedantic": false, "name": "depprobe", "lang": "go", "version": "0", "protocol": 1}
+	switch user, pass := t.username(), t.password(); {
+	case pass != "":
+		connect["user"], connect["pass"] = user, pass
+	case user != "":
+		connect["auth_token"] = user
+	}
+	js, _ := json.Marshal(connect)
+	if _, err := fmt.Fprintf(conn, "CONNECT %s\r\nPING\r\n", js); err != nil {
+		return err
+	}
+	for range 8 { // skip INFO updates and +OK
+		line, err := readLine(r)
+		if err != nil {
+			return err
+		}
+		switch verb, _, _ := strings.Cut(line, " "); strings.ToUpper(verb) {
+		case "PONG":
+			return nil
+		case "-ERR":
+			return natsError(t, line)
+		case "PING":
+			conn.Write([]byte("PONG\r\n"))
+		}
+	}
+	return failf(Unexpected, "no PONG after CONNECT and PING")
+}
+
+// natsError maps a "-ERR 'message'" line.
+func natsError(t *Target, line string) error {
+	msg := strings.Trim(strings.TrimSpace(strings.TrimPrefix(line, "-ERR")), "'")
+	err := fmt.Errorf("server says %q", scrub(serverText(msg), t.password()))
+	lower := strings.ToLower(msg)
+	switch {
+	case strings.Contains(lower, "maximum connections exceeded"):
+		return failHint(NotReady, fmt.Sprintf("the NATS server on %s is at max_connections: wait, or raise max_connections", t.Address()), err)
+	case strings.Contains(lower, "authorization violation") || strings.Contains(lower, "authentication"):
+		if t.url.User == nil {
+			return nil // up; the application holds the credentials
+		}
+		return fail(AuthFailed, err)
+	}
+	return fail(Unexpected, err)
+}
