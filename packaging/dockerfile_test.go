@@ -1,7 +1,9 @@
 package packaging
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"debug/elf"
 	"io/fs"
 	"os"
@@ -275,6 +277,12 @@ func TestDockerfileBinary(t *testing.T) {
 	t.Logf("binary built with the Dockerfile's flags: %d bytes (%.2f MiB) for %s/%s; budget 10 MB",
 		st.Size(), float64(st.Size())/(1<<20), runtime.GOOS, runtime.GOARCH)
 
+	if layer, err := gzippedLayerSize(bin, "depprobe"); err != nil {
+		t.Errorf("layer: %v", err)
+	} else {
+		t.Logf("its image layer (tar of /depprobe, gzip): %d bytes (%.2f MiB)", layer, float64(layer)/(1<<20))
+	}
+
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatalf("not an ELF binary: %v", err)
@@ -309,6 +317,36 @@ func TestDockerfileBinary(t *testing.T) {
 		t.Errorf("depprobe version printed %q, want the stamped %q", out, testVersion)
 	}
 }
+
+// gzippedLayerSize returns the size of the layer that `COPY --from=build /out/depprobe
+// /depprobe` adds to the image as a registry stores it: a tar of the one file, gzipped with
+// the default level, as BuildKit pushes it.
+func gzippedLayerSize(path, name string) (int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var cw countingWriter
+	zw := gzip.NewWriter(&cw)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return 0, err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return 0, err
+	}
+	if err := tw.Close(); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, err
+	}
+	return cw.n, nil
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 
 // copyBuildContext copies the files of dir that `docker build dir` would send, that is all
 // but those .dockerignore excludes, into a temporary directory, so a .dockerignore that
