@@ -48,6 +48,7 @@ func serve(ctx context.Context, c config, targets []*probe.Target, log *slog.Log
 	})
 	if err != nil {
 		ln.Close()
+		log.Error("cannot serve", slog.String("err", err.Error()))
 		return usageError{err}
 	}
 	log.Info("serving readiness of dependencies",
