@@ -584,3 +584,30 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// FuzzProtocolReplies feeds every protocol scheme a server that answers with
+// arbitrary bytes and hangs up: an attempt must end (never panic, never
+// report ready for garbage that is not a valid answer of its protocol).
+func FuzzProtocolReplies(f *testing.F) {
+	for _, seed := range []string{
+		"", "+PONG\r\n", "-LOADING\r\n", "R\x00\x00\x00\x08\x00\x00\x00\x00", "E\x00\x00\x00\x04",
+		"\x05\x00\x00\x00\x0a5.5\x00", "\x07\x00\x00\x00\xff\x10\x04#", "AMQP\x00\x00\x09\x01",
+		"\x01\x00\x00\x00\x00\x00\x04\x00\x0a\x00\x0a\xce", "INFO {}\r\n-ERR 'x'\r\n", "\x20\x02\x00\x00",
+		"\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x05\x01\x08\x00\x00\x00\x01\x00",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, reply []byte) {
+		ln := listen(t)
+		serveConns(t, ln, func(c net.Conn) {
+			c.Write(reply)
+			c.Close()
+		})
+		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc"} {
+			r := attempt(t, target(t, scheme+"://"+ln.Addr().String()), 2*time.Second)
+			if r.Ready() && len(reply) == 0 {
+				t.Errorf("%s: ready on an empty reply", scheme)
+			}
+		}
+	})
+}

@@ -301,15 +301,40 @@ func certificate(t testing.TB, dir, account string) (certFile, keyFile string, c
 
 // --- PostgreSQL ---
 
-const pgBin = "/usr/lib/postgresql/15/bin"
+// pgBinary finds a PostgreSQL server program in Debian's
+// /usr/lib/postgresql/VERSION/bin (the newest), where the postgresql package
+// puts it, or else on PATH; initdb and postgres come from the same place.
+func pgBinary(t testing.TB, name string) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(dirs, func(a, b string) int { return pgVersion(b) - pgVersion(a) })
+	for _, d := range dirs {
+		if p := filepath.Join(d, name); fileExists(p) {
+			return p
+		}
+	}
+	return binary(t, name)
+}
+
+// fileExists reports whether path exists.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// pgVersion is the major version in a /usr/lib/postgresql/VERSION/bin path.
+func pgVersion(dir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return v
+}
 
 // postgresCluster initdbs a private cluster (scram-sha-256 authentication,
 // so a startup answers with an authentication request) in a temporary
 // directory owned by the postgres user.
 func postgresCluster(t testing.TB) (dir string) {
 	t.Helper()
-	initdb := binary(t, "initdb", pgBin+"/initdb")
-	binary(t, "postgres", pgBin+"/postgres")
+	initdb := pgBinary(t, "initdb")
+	pgBinary(t, "postgres")
 	dir = serverDir(t, "postgres")
 	pw := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pw, []byte("test-superuser-password\n"), 0o600); err != nil {
@@ -331,7 +356,7 @@ func startPostgres(t testing.TB, dir string, settings ...string) (addr string, s
 		args = append(args, "-c", kv)
 	}
 	logFile := filepath.Join(dir, "postgres.log")
-	s = start(t, command(t, "postgres", logFile, binary(t, "postgres", pgBin+"/postgres"), args...), logFile)
+	s = start(t, command(t, "postgres", logFile, pgBinary(t, "postgres"), args...), logFile)
 	addr = net.JoinHostPort("127.0.0.1", port)
 	s.listening(t, addr)
 	return addr, s
