@@ -176,6 +176,17 @@ func (p *proc) log() string {
 // limit for it; it fails the test if none comes (or depprobe exits first).
 func (p *proc) await(limit time.Duration, what string, match func(logLine) bool) logLine {
 	p.t.Helper()
+	l, ok := p.find(limit, what, match)
+	if !ok {
+		p.t.Fatalf("depprobe exited (code %d) without logging %s", p.exit, what)
+	}
+	return l
+}
+
+// find is await that returns false instead of failing when depprobe exits
+// without logging such a line.
+func (p *proc) find(limit time.Duration, what string, match func(logLine) bool) (logLine, bool) {
+	p.t.Helper()
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	for seen := 0; ; {
@@ -184,7 +195,7 @@ func (p *proc) await(limit time.Duration, what string, match func(logLine) bool)
 			if match(p.lines[seen]) {
 				l := p.lines[seen]
 				p.mu.Unlock()
-				return l
+				return l, true
 			}
 		}
 		changed := p.changed
@@ -196,7 +207,7 @@ func (p *proc) await(limit time.Duration, what string, match func(logLine) bool)
 			n := len(p.lines)
 			p.mu.Unlock()
 			if seen == n {
-				p.t.Fatalf("depprobe exited (code %d) without logging %s", p.exit, what)
+				return nil, false
 			}
 		case <-deadline.C:
 			p.t.Fatalf("depprobe logged no %s within %s", what, limit)
