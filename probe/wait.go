@@ -64,7 +64,7 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		}
 		defer cancel()
 		r := t.Probe(actx)
-		if r.Outcome == Canceled || (ctx.Err() != nil && last.Target != "") {
+		if r.Outcome == Canceled || (last.Target != "" && ended(ctx)) {
 			// Cut short by the caller: the attempt before says more.
 			return backoff.Permanent(ctx.Err())
 		}
@@ -120,4 +120,14 @@ func (o *outcomeBackOff) NextBackOff() time.Duration {
 		d *= CostlyFactor
 	}
 	return d
+}
+
+// ended reports whether ctx is done or its deadline has passed: a dial can
+// time out on the deadline a moment before the context says so.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
 }
