@@ -148,11 +148,9 @@ func prepareTLS(t *Target) error {
 
 func schemeNames() []string { return slices.Sorted(maps.Keys(schemes)) }
 
+// optionNames lists the options a scheme accepts, optional=true included.
 func optionNames(sc *scheme) []string {
-	if len(sc.options) == 0 {
-		return []string{"(none)"}
-	}
-	return slices.Sorted(maps.Keys(sc.options))
+	return append(slices.Sorted(maps.Keys(sc.options)), "optional")
 }
 
 // Schemes lists the URL schemes depprobe knows, sorted.

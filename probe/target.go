@@ -110,6 +110,10 @@ type Target struct {
 	// New sets it for host names that look like cluster Services; callers set
 	// it when the process runs in a pod.
 	Kubernetes bool
+	// Optional (option optional=true) marks a target that is probed,
+	// logged and shown, but that readiness does not wait for: wait exits
+	// without it, check's exit code and serve's /readyz leave it out.
+	Optional bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 
@@ -180,6 +184,14 @@ func New(s Spec) (*Target, error) {
 		}
 	}
 	for k, v := range s.Options {
+		if k == "optional" { // every scheme's
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: option optional=%q: want true or false", where, v))
+			}
+			t.Optional = b
+			continue
+		}
 		opt, ok := sc.options[k]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: %q: unknown option %q for %s://; known: %s", where, redact(u), k, u.Scheme, strings.Join(optionNames(sc), ", ")))

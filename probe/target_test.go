@@ -77,10 +77,11 @@ func TestNewErrors(t *testing.T) {
 		{"port zero", "tcp://db:0", "needs a port from 1 to 65535"},
 		{"no host", "tcp://:80", "no host"},
 		{"unix needs a path", "unix://relative/sock", "write unix:///absolute/path"},
-		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: (none)`},
+		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: optional`},
 		{"bad status", "http://a status=600", "want a status code or a range"},
 		{"reversed status", "http://a status=300-200", "want a status code or a range"},
 		{"bad insecure", "https://a insecure=yes", "want true or false"},
+		{"bad optional", "tcp://a:1 optional=maybe", `option optional="maybe": want true or false`},
 		{"missing ca file", "https://a ca=/nonexistent/ca.pem", `option ca="/nonexistent/ca.pem": no such file or directory`},
 		{"invalid url", "http://a%zz", "not a valid URL"},
 	}

@@ -34,9 +34,13 @@ func (f *fakeTimer) Start(d time.Duration) {
 	f.mu.Unlock()
 	f.c <- time.Now()
 }
-func (f *fakeTimer) Stop()                  {}
-func (f *fakeTimer) C() <-chan time.Time    { return f.c }
-func (f *fakeTimer) Waits() []time.Duration { f.mu.Lock(); defer f.mu.Unlock(); return slices.Clone(f.waits) }
+func (f *fakeTimer) Stop()               {}
+func (f *fakeTimer) C() <-chan time.Time { return f.c }
+func (f *fakeTimer) Waits() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.waits)
+}
 
 func policy(timer *fakeTimer) probe.Policy {
 	return probe.Policy{

@@ -24,16 +24,24 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 		})
 	}
 	wg.Wait()
-	var unready []string
-	for _, r := range results {
-		writeLadder(stdout, r)
-		if !r.Ready() {
+	var unready, optional []string
+	for i, r := range results {
+		writeLadder(stdout, r, targets[i].Optional)
+		switch {
+		case r.Ready():
+		case targets[i].Optional:
+			optional = append(optional, r.Target)
+		default:
 			unready = append(unready, r.Target)
 		}
 	}
 	if len(unready) > 0 {
 		fmt.Fprintf(stdout, "%d of %d targets not ready: %s\n", len(unready), len(results), strings.Join(unready, ", "))
 		return errNotReady
+	}
+	if len(optional) > 0 {
+		fmt.Fprintf(stdout, "all %d required targets ready; optional, not ready: %s\n", len(results)-len(optional), strings.Join(optional, ", "))
+		return nil
 	}
 	fmt.Fprintf(stdout, "all %d targets ready\n", len(results))
 	return nil
@@ -46,11 +54,17 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 //	    ✗ connect  10.0.0.9:6379       refused  201µs
 //	    refused: connect to "cache:6379" (10.0.0.9:6379): connection refused
 //	    hint: nothing listens on 10.0.0.9:6379: ...
-func writeLadder(w io.Writer, r probe.Result) {
+//
+// An optional target's first line says so; it does not count.
+func writeLadder(w io.Writer, r probe.Result, optional bool) {
+	name := r.Target
+	if optional {
+		name += " (optional)"
+	}
 	if r.Ready() {
-		fmt.Fprintf(w, "✓ %s  %s  ready in %s\n", r.Target, r.URL, probe.RoundDuration(r.Duration))
+		fmt.Fprintf(w, "✓ %s  %s  ready in %s\n", name, r.URL, probe.RoundDuration(r.Duration))
 	} else {
-		fmt.Fprintf(w, "✗ %s  %s  not ready: %s\n", r.Target, r.URL, r.Summary())
+		fmt.Fprintf(w, "✗ %s  %s  not ready: %s\n", name, r.URL, r.Summary())
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range r.Steps {

@@ -217,13 +217,27 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		wctx, cancel = context.WithTimeout(wctx, c.Timeout)
 		defer cancel()
 	}
+	// Optional targets are probed and logged alongside, but not waited for:
+	// their probing stops once the others are done and each has had its
+	// first attempt, so the log says how they were.
+	octx, stopOptional := context.WithCancel(wctx)
+	defer stopOptional()
 	var (
-		rep     = probe.NewReporter(log, 0, nil)
-		results = make([]probe.Result, len(targets))
-		errs    = make([]error, len(targets))
-		wg      sync.WaitGroup
+		rep                 = probe.NewReporter(log, 0, nil)
+		results             = make([]probe.Result, len(targets))
+		errs                = make([]error, len(targets))
+		wg, optWG, optFirst sync.WaitGroup
 	)
 	for i, t := range targets {
+		if t.Optional {
+			optFirst.Add(1)
+			first := sync.OnceFunc(optFirst.Done)
+			optWG.Go(func() {
+				defer first()
+				probe.Wait(octx, t, c.policy(), func(r probe.Result) { rep.Observe(ctx, r); first() })
+			})
+			continue
+		}
 		wg.Go(func() {
 			results[i], errs[i] = probe.Wait(wctx, t, c.policy(), func(r probe.Result) { rep.Observe(ctx, r) })
 			if errs[i] != nil && wctx.Err() == nil {
@@ -232,11 +246,14 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		})
 	}
 	wg.Wait()
+	optFirst.Wait()
+	stopOptional()
+	optWG.Wait()
 	elapsed := time.Since(start).Round(time.Millisecond)
 
 	var unready []int
-	for i := range targets {
-		if errs[i] != nil {
+	for i, t := range targets {
+		if errs[i] != nil && !t.Optional {
 			unready = append(unready, i)
 		}
 	}

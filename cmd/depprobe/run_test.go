@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -423,5 +423,19 @@ func TestTerminationLogMissingDirectory(t *testing.T) {
 	res := runWith(t, env, "wait", "tcp://"+refusedAddr(t))
 	if res.code != exitNotReady || strings.Contains(res.stderr, "termination message") {
 		t.Errorf("exit code %d; a missing directory must not be reported:\n%s", res.code, res.stderr)
+	}
+}
+
+// TestOptionalTargets: an optional target is probed and shown, but neither
+// wait nor check's exit code waits for it.
+func TestOptionalTargets(t *testing.T) {
+	up, down := listening(t), refusedAddr(t)
+	res := runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "1m"}, "wait", "db=tcp://"+up, "metrics=tcp://"+down, "optional=true")
+	if res.code != exitReady || !strings.Contains(res.stderr, `"target":"metrics"`) {
+		t.Errorf("wait with an optional target down: exit code %d, stderr:\n%s", res.code, res.stderr)
+	}
+	res = runWith(t, nil, "check", "db=tcp://"+up, "metrics=tcp://"+down, "optional=true")
+	if res.code != exitReady || !strings.Contains(res.stdout, "✗ metrics (optional)") || !strings.Contains(res.stdout, "all 1 required targets ready; optional, not ready: metrics") {
+		t.Errorf("check with an optional target down: exit code %d, stdout:\n%s", res.code, res.stdout)
 	}
 }
