@@ -3,6 +3,7 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -159,6 +160,8 @@ func cause(err error) string {
 		return dnsErr.Err
 	case errors.As(err, &errno):
 		return errno.Error()
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the server closed the connection without answering"
 	}
 	return err.Error()
 }
