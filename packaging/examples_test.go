@@ -1,9 +1,12 @@
 package packaging
 
 import (
+	"io/fs"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -280,3 +283,57 @@ func TestComposeExamples(t *testing.T) {
 		}
 	})
 }
+
+// TestVariablesExist checks every DEPPROBE_* name that the chart, the examples and the
+// README snippets set against `depprobe help`, which lists every variable the binary
+// reads: a misspelt variable would be silently ignored.
+func TestVariablesExist(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the product binary")
+	}
+	bin := filepath.Join(t.TempDir(), "depprobe")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/depprobe")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	help, err := exec.CommandContext(t.Context(), bin, "help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("depprobe help: %v\n%s", err, help)
+	}
+	known := map[string]bool{}
+	for _, v := range variable.FindAllString(string(help), -1) {
+		known[v] = true
+	}
+	if len(known) < 10 {
+		t.Fatalf("depprobe help lists %d DEPPROBE_ variables; the test cannot read it:\n%s", len(known), help)
+	}
+
+	var used int
+	for _, dir := range []string{chartDir, kubeExamples, composeExamples, "README-snippets.md", "testdata"} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, v := range variable.FindAllString(string(data), -1) {
+				used++
+				if !known[v] {
+					t.Errorf("%s: %s is not a variable depprobe reads (see depprobe help)", path, v)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if used < 20 {
+		t.Errorf("found %d DEPPROBE_ variables in the chart and examples; the walk is broken", used)
+	}
+}
+
+var variable = regexp.MustCompile(`\bDEPPROBE_[A-Z_]*[A-Z]\b`)

@@ -1,7 +1,6 @@
 package packaging
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -108,7 +107,7 @@ func validateManifest(t *testing.T, m manifest) {
 	}
 	legacyscheme.Scheme.Default(m.obj)
 
-	ctx := context.Background()
+	ctx := t.Context()
 	var errs field.ErrorList
 	var warnings []string
 	switch obj := m.obj.(type) {
