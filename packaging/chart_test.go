@@ -1,7 +1,10 @@
 package packaging
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -377,4 +380,51 @@ func TestChartAsDependency(t *testing.T) {
 			t.Errorf("%s: image %q, want the default %s<appVersion>", c.Name, c.Image, want)
 		}
 	}
+}
+
+// TestChartPackage packages the chart as `helm package` would publish it and checks what
+// goes in: the templates, schema and notes, and not the CI values (.helmignore).
+func TestChartPackage(t *testing.T) {
+	appVersion, _ := chartMeta(t)
+	dir := t.TempDir()
+	if out, err := runHelm(t, "package", "--destination", dir, chartDir); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	tgz, err := filepath.Glob(filepath.Join(dir, "depprobe-*.tgz"))
+	if err != nil || len(tgz) != 1 {
+		t.Fatalf("helm package made %q, want one depprobe-<version>.tgz", tgz)
+	}
+	f, err := os.Open(tgz[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+	for _, want := range []string{"depprobe/Chart.yaml", "depprobe/values.yaml", "depprobe/values.schema.json",
+		"depprobe/templates/_depprobe.tpl", "depprobe/templates/NOTES.txt", "depprobe/templates/tests/check.yaml"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("package lacks %s; has %q", want, names)
+		}
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "depprobe/ci/") {
+			t.Errorf("package contains %s; .helmignore should leave the CI values out", n)
+		}
+	}
+	t.Logf("%s: %d files (appVersion %s)", filepath.Base(tgz[0]), len(names), appVersion)
 }
