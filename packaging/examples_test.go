@@ -310,7 +310,7 @@ func TestVariablesExist(t *testing.T) {
 	}
 
 	var used int
-	for _, dir := range []string{chartDir, kubeExamples, composeExamples, "README-snippets.md", "testdata"} {
+	for _, dir := range []string{chartDir, kubeExamples, composeExamples, filepath.Join(repoRoot, "README.md"), "testdata"} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err

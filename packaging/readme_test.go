@@ -22,17 +22,15 @@ var update = flag.Bool("update", false, "rewrite the code blocks after depprobe:
 //	```
 var fileMarker = regexp.MustCompile("(?m)^<!-- depprobe:file (\\S+)(?: lines=(\\d+)-(\\d+))? -->\n(```[a-z]*\n)((?s:.*?))```\n")
 
-// TestReadmeSnippets checks that every code block of the README (and of
-// packaging/README-snippets.md, which holds the blocks until they are merged into it) that
+// TestReadmeSnippets checks that every code block of the README that
 // follows a depprobe:file marker shows the file it names as it is, so the docs cannot drift
 // from the examples the other tests validate. With -update it rewrites the blocks instead.
 func TestReadmeSnippets(t *testing.T) {
 	docs := []struct {
 		path       string
-		minMarkers int // README.md may not have merged the snippets yet
+		minMarkers int // a README without its blocks would prove nothing
 	}{
-		{"README-snippets.md", 8},
-		{filepath.Join(repoRoot, "README.md"), 0},
+		{filepath.Join(repoRoot, "README.md"), 8},
 	}
 	for _, doc := range docs {
 		t.Run(filepath.Base(doc.path), func(t *testing.T) {
