@@ -77,15 +77,8 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	if err := amqpWriteMethod(conn, so.Bytes()); err != nil {
 		return err
 	}
-	class, method, args, err = amqpNext(conn)
-	if err != nil {
+	if args, err = amqpExpect(conn, t, 30, "Start-Ok", "Connection.Tune (10.30)"); err != nil {
 		return err
-	}
-	if class == 10 && method == 50 {
-		return amqpClosed(t, args)
-	}
-	if class != 10 || method != 30 {
-		return failf(Unexpected, "the broker answered method %d.%d after Start-Ok, want Connection.Tune (10.30)", class, method)
 	}
 	// Connection.Tune: logged in. Tune-Ok echoes the broker's channel-max,
 	// frame-max and heartbeat, Open asks for the virtual host.
@@ -108,15 +101,8 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	if err := amqpWriteMethod(conn, m.Bytes()); err != nil {
 		return err
 	}
-	class, method, args, err = amqpNext(conn)
-	if err != nil {
+	if args, err = amqpExpect(conn, t, 41, "Open", "Connection.Open-Ok (10.41)"); err != nil {
 		return err
-	}
-	if class == 10 && method == 50 {
-		return amqpClosed(t, args)
-	}
-	if class != 10 || method != 41 {
-		return failf(Unexpected, "the broker answered method %d.%d after Open, want Connection.Open-Ok (10.41)", class, method)
 	}
 	// Connection.Close (reply 200), then wait for Close-Ok, so that the
 	// broker logs a clean close.
@@ -243,4 +229,20 @@ func amqpField(b *bytes.Buffer, name string, typ byte, v []byte) {
 		return
 	}
 	b.Write(v)
+}
+
+// amqpExpect reads the broker's next method and wants Connection method
+// (class 10) number method after what the probe sent; a Connection.Close
+// instead says why the broker refused.
+func amqpExpect(conn net.Conn, t *Target, method uint16, sent, want string) ([]byte, error) {
+	class, got, args, err := amqpNext(conn)
+	switch {
+	case err != nil:
+		return nil, err
+	case class == 10 && got == 50:
+		return nil, amqpClosed(t, args)
+	case class != 10 || got != method:
+		return nil, failf(Unexpected, "the broker answered method %d.%d after %s, want %s", class, got, sent, want)
+	}
+	return args, nil
 }

@@ -21,6 +21,7 @@ import (
 type stepError struct {
 	outcome Outcome
 	err     error
+	hint    string // the protocol's own hint; empty: hint's words for the outcome
 }
 
 func (e *stepError) Error() string { return e.err.Error() }

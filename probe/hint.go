@@ -16,8 +16,8 @@ import (
 func hint(t *Target, r Result) string {
 	k8s := t.Kubernetes
 	addr := t.Address()
-	if h := (*hintedError)(nil); errors.As(r.Err, &h) && h.hint != "" {
-		return h.hint // the protocol knows better
+	if se := (*stepError)(nil); errors.As(r.Err, &se) && se.hint != "" {
+		return se.hint // the protocol knows better
 	}
 	switch r.Outcome {
 	case NotFound:

@@ -8,20 +8,11 @@ import (
 	"strings"
 )
 
-// hintedError is a protocol step's failure whose likely cause the protocol
-// knows better than hint's generic words for its outcome (a PostgreSQL
-// standby, a Redis loading its dataset). hint returns its text as is.
-type hintedError struct {
-	err  error
-	hint string
-}
-
-func (e *hintedError) Error() string { return e.err.Error() }
-func (e *hintedError) Unwrap() error { return e.err }
-
-// failHint is fail with a hint of the protocol's own.
+// failHint is fail with a hint of the protocol's own, for a failure whose
+// likely cause the protocol knows better than hint's generic words for its
+// outcome (a PostgreSQL standby, a Redis loading its dataset).
 func failHint(o Outcome, hint string, err error) error {
-	return fail(o, &hintedError{err: err, hint: hint})
+	return &stepError{outcome: o, err: err, hint: hint}
 }
 
 // maxLine caps a protocol's text line (a Redis reply, a NATS INFO), so that

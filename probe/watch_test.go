@@ -8,39 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/depprobe/depprobe/probe"
 )
 
-// instantTimer fires at once and records the waits it was asked for.
-type instantTimer struct {
-	mu    sync.Mutex
-	waits []time.Duration
-	c     chan time.Time
-}
-
-func newInstantTimer() *instantTimer { return &instantTimer{c: make(chan time.Time, 1)} }
-
-func (f *instantTimer) Start(d time.Duration) {
-	f.mu.Lock()
-	f.waits = append(f.waits, d)
-	f.mu.Unlock()
-	f.c <- time.Now()
-}
-func (f *instantTimer) Stop()               {}
-func (f *instantTimer) C() <-chan time.Time { return f.c }
-func (f *instantTimer) Waits() []time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.waits)
-}
-
 const interval = time.Hour // never slept through: the timer fires at once
 
-func watchPolicy(timer *instantTimer) probe.Policy {
+func watchPolicy(timer *fakeTimer) probe.Policy {
 	return probe.Policy{
 		AttemptTimeout: time.Second,
 		MaxTimeouts:    3,
@@ -55,7 +31,7 @@ func watchPolicy(timer *instantTimer) probe.Policy {
 func TestWatchRefusedReadyDown(t *testing.T) {
 	addr := refusedAddr(t)
 	tg := target(t, "tcp://"+addr)
-	timer := newInstantTimer()
+	timer := newFakeTimer()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var (
@@ -93,7 +69,7 @@ func TestWatchTimeoutsSlowDown(t *testing.T) {
 	ln := listen(t)
 	serveConns(t, ln, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }) // accepts, never answers
 	tg := target(t, "http://"+ln.Addr().String()+"/")
-	timer := newInstantTimer()
+	timer := newFakeTimer()
 	p := watchPolicy(timer)
 	p.AttemptTimeout = 20 * time.Millisecond
 	ctx, cancel := context.WithCancel(t.Context())
@@ -122,7 +98,7 @@ func TestWatchFatalSlowsDown(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	tg := target(t, srv.URL) // the test server's certificate is not in the system pool
-	timer := newInstantTimer()
+	timer := newFakeTimer()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	n := 0
@@ -146,7 +122,7 @@ func TestWatchCanceledMidAttempt(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	serveConns(t, ln, func(c net.Conn) { cancel(); t.Cleanup(func() { c.Close() }) })
 	tg := target(t, "http://"+ln.Addr().String()+"/")
-	p := watchPolicy(newInstantTimer())
+	p := watchPolicy(newFakeTimer())
 	p.AttemptTimeout = 0 // only ctx ends the attempt
 	probe.Watch(ctx, tg, p, interval, func(r probe.Result) {
 		t.Errorf("observed %v; want no result from a canceled attempt", r.Summary())
