@@ -58,12 +58,7 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		next     = &outcomeBackOff{b: bo}
 	)
 	op := func() error {
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if p.AttemptTimeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, p.AttemptTimeout)
-		}
-		defer cancel()
-		r := t.Probe(actx)
+		r := attemptOnce(ctx, t, p.AttemptTimeout)
 		if r.Outcome == Canceled || (last.Target != "" && ended(ctx)) {
 			// Cut short by the caller: the attempt before says more.
 			return backoff.Permanent(ctx.Err())
