@@ -157,6 +157,15 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 		conn net.Conn
 		step StepResult
 	}
+	if len(addrs) == 1 { // nothing to race: dial here, without a goroutine
+		var conn net.Conn
+		addr := netip.AddrPortFrom(addrs[0], a.t.portNumber()).String()
+		ok := a.timed(ctx, Connect, addr, func() (err error) {
+			conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			return err
+		})
+		return conn, ok
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan dialed, len(addrs))

@@ -1,30 +1,28 @@
 package readiness
 
 import (
+	"fmt"
 	"net/http"
 	"runtime"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	vm "github.com/VictoriaMetrics/metrics"
 
 	"github.com/depprobe/depprobe/probe"
 )
 
-// metrics are the Monitor's Prometheus series, in a registry of its own:
-// the global one would mix in whatever else registers there, and two
-// Monitors (tests) would clash.
+// metrics are the Monitor's Prometheus series, in a set of its own: the
+// global one would mix in whatever else registers there, and two Monitors
+// (tests) would clash.
 //
-// client_golang rather than a smaller library: it is what Prometheus users
-// know, its histograms are classic `le` buckets that histogram_quantile
-// reads, and it costs about 2.4 MB of the 10 MB binary budget (measured
-// with every scheme built in; see the commit message).
+// VictoriaMetrics/metrics rather than prometheus/client_golang: both write
+// the Prometheus text format and classic `le` histograms that
+// histogram_quantile reads, but client_golang's package initialization (a
+// default registry with Go and process collectors, protobuf descriptors)
+// runs in every depprobe process, wait and check included: measured, it
+// cost 2.4 MB of the 10 MB binary, 2.5 MB of resident memory and about
+// 2 ms of every start, which broke SPEC's start-up, CPU and memory budgets.
 type metrics struct {
-	reg      *prometheus.Registry
-	up       *prometheus.GaugeVec
-	attempts *prometheus.CounterVec
-	failures *prometheus.CounterVec
-	steps    *prometheus.HistogramVec
+	set *vm.Set
 }
 
 // stepBuckets span a loopback connect (~100µs) to an attempt's default
@@ -32,70 +30,57 @@ type metrics struct {
 var stepBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 func newMetrics(targets []*probe.Target, version string) *metrics {
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "depprobe_target_up",
-			Help: "1 when the target's last attempt found it ready, else 0 (also before its first attempt ends).",
-		}, []string{"target"}),
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "depprobe_attempts_total",
-			Help: "Attempts that ended, by the step where they stopped and their outcome (ok included).",
-		}, []string{"target", "step", "outcome"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "depprobe_failures_total",
-			Help: "Attempts that did not find the target ready, by the step that failed and its outcome.",
-		}, []string{"target", "step", "outcome"}),
-		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "depprobe_step_duration_seconds",
-			Help:    "How long each step of an attempt took, failed steps included (not the resolve step of an IP address, which looks nothing up).",
-			Buckets: stepBuckets,
-		}, []string{"target", "step"}),
-	}
+	vm.ExposeMetadata(true) // # TYPE lines, which Prometheus uses for metadata
+	m := &metrics{set: vm.NewSet()}
 	if version == "" {
 		version = "(devel)"
 	}
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "depprobe_build_info",
-		Help:        "Always 1; the labels tell the depprobe version and the Go version it was built with.",
-		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
-	})
-	build.Set(1)
-	m.reg.MustRegister(m.up, m.attempts, m.failures, m.steps, build,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	m.set.NewGauge(fmt.Sprintf(`depprobe_build_info{goversion=%q,version=%q}`, runtime.Version(), version), nil).Set(1)
 	for _, t := range targets {
-		m.up.WithLabelValues(t.Name).Set(0) // a series from the start, not from the first result
+		m.up(t.Name).Set(0) // a series from the start, not from the first result
 	}
 	return m
 }
 
-// observe counts one attempt's result.
+// Series names: labels in alphabetical order, as Prometheus sorts them.
+// Target names, steps and outcomes need no escaping (see probe.Spec's
+// names), %q quotes them all the same.
+
+// up is 1 when the target's last attempt found it ready, else 0 (also
+// before its first attempt ends).
+func (m *metrics) up(target string) *vm.Gauge {
+	return m.set.GetOrCreateGauge(fmt.Sprintf(`depprobe_target_up{target=%q}`, target), nil)
+}
+
+// observe counts one attempt's result: attempts that ended and failures,
+// by the step where they stopped and their outcome; how long each step
+// took, failed steps included.
 func (m *metrics) observe(r probe.Result) {
 	up := 0.0
 	if r.Ready() {
 		up = 1
 	}
-	m.up.WithLabelValues(r.Target).Set(up)
-	m.attempts.WithLabelValues(r.Target, string(r.Step), string(r.Outcome)).Inc()
+	m.up(r.Target).Set(up)
+	labels := fmt.Sprintf(`{outcome=%q,step=%q,target=%q}`, r.Outcome, r.Step, r.Target)
+	m.set.GetOrCreateCounter("depprobe_attempts_total" + labels).Inc()
 	if !r.Ready() {
-		m.failures.WithLabelValues(r.Target, string(r.Step), string(r.Outcome)).Inc()
+		m.set.GetOrCreateCounter("depprobe_failures_total" + labels).Inc()
 	}
 	for _, s := range r.Steps {
 		if s.Step == probe.Resolve && s.Duration == 0 {
 			continue // an IP literal: nothing was looked up
 		}
-		m.steps.WithLabelValues(r.Target, string(s.Step)).Observe(s.Duration.Seconds())
+		name := fmt.Sprintf(`depprobe_step_duration_seconds{step=%q,target=%q}`, s.Step, r.Target)
+		m.set.GetOrCreatePrometheusHistogramExt(name, stepBuckets).Update(s.Duration.Seconds())
 	}
 }
 
-// handler serves the registry in the Prometheus text format (or
-// OpenMetrics, when the scraper asks for it), at most a few scrapes at once.
+// handler serves the set, then the Go runtime's and the process's usual
+// series (go_*, process_*), in the Prometheus text format.
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		Registry:            m.reg, // promhttp_metric_handler_errors_total
-		MaxRequestsInFlight: 4,
-		EnableOpenMetrics:   true,
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		m.set.WritePrometheus(w)
+		vm.WriteProcessMetrics(w)
 	})
 }
