@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: build test fuzz
+.PHONY: build test fuzz bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o depprobe ./cmd/depprobe
@@ -16,3 +16,9 @@ test:
 # Fuzz the target grammar for a while (not part of CI).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSpecs -fuzztime 60s ./probe/
+
+# Every SPEC budget, side by side with wait-for-it, an nc -z loop, wait-on and
+# wait-port, in one run (root; about 3 minutes; not part of CI). Writes
+# bench/results.md.
+bench:
+	sh bench/run.sh
