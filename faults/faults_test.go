@@ -423,7 +423,7 @@ func TestAcceptThenDrop(t *testing.T) {
 	}{
 		{
 			name: "nats_close", fault: "accepts, then closes at once (the client waits for the server to speak first: nats)",
-			scheme: "nats", n: 16, port: 4222, outcome: "closed", err: "EOF",
+			scheme: "nats", n: 16, port: 4222, outcome: "closed", err: "closed the connection without answering",
 			handle: func(c net.Conn) { c.Close() },
 		},
 		{

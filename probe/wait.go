@@ -60,8 +60,14 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 	op := func() error {
 		r := attemptOnce(ctx, t, p.AttemptTimeout)
 		if r.Outcome == Canceled || (last.Target != "" && ended(ctx)) {
-			// Cut short by the caller: the attempt before says more.
-			return backoff.Permanent(ctx.Err())
+			// Cut short by the caller: the attempt before says more. The
+			// deadline may have passed before ctx says so, and
+			// backoff.Permanent(nil) would be success.
+			err := ctx.Err()
+			if err == nil {
+				err = context.DeadlineExceeded
+			}
+			return backoff.Permanent(err)
 		}
 		last = r
 		next.last = r.Outcome

@@ -235,3 +235,19 @@ func TestReporter(t *testing.T) {
 		t.Errorf("ready line = %v, want attempt 7, elapsed 8.1s", ready)
 	}
 }
+
+// TestWaitDeadlineNeverReady: a deadline that cuts an attempt short, at
+// whatever moment, never turns into "ready".
+func TestWaitDeadlineNeverReady(t *testing.T) {
+	tg := target(t, "http://"+silentServer(t))
+	p := policy(nil)
+	p.Timer, p.MaxTimeouts, p.AttemptTimeout = nil, 0, 20*time.Millisecond
+	for i := range 10 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(50+7*i)*time.Millisecond)
+		r, err := probe.Wait(ctx, tg, p, nil)
+		cancel()
+		if err == nil || r.Ready() {
+			t.Fatalf("run %d: Wait = %s, %v; want an error, never ready", i, r.Outcome, err)
+		}
+	}
+}

@@ -439,3 +439,21 @@ func TestOptionalTargets(t *testing.T) {
 		t.Errorf("check with an optional target down: exit code %d, stdout:\n%s", res.code, res.stdout)
 	}
 }
+
+// TestQuickStartGolden: the README's first command, against the machine's
+// PostgreSQL (which CI starts).
+func TestQuickStartGolden(t *testing.T) {
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:5432", time.Second)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no PostgreSQL on 127.0.0.1:5432 under CI: %v", err)
+		}
+		t.Skipf("no PostgreSQL on 127.0.0.1:5432: %v", err)
+	}
+	conn.Close()
+	res := runWith(t, nil, "check", "db=postgres://127.0.0.1:5432")
+	if res.code != exitReady {
+		t.Fatalf("exit code %d:\n%s", res.code, res.stdout)
+	}
+	golden(t, "quickstart.golden", res.stdout)
+}
