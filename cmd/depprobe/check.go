@@ -36,14 +36,14 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 		}
 	}
 	if len(unready) > 0 {
-		fmt.Fprintf(stdout, "%d of %d targets not ready: %s\n", len(unready), len(results), strings.Join(unready, ", "))
+		fmt.Fprintf(stdout, "%d of %s not ready: %s\n", len(unready), count(len(results), "target"), strings.Join(unready, ", "))
 		return errNotReady
 	}
 	if len(optional) > 0 {
-		fmt.Fprintf(stdout, "all %d required targets ready; optional, not ready: %s\n", len(results)-len(optional), strings.Join(optional, ", "))
+		fmt.Fprintf(stdout, "ready: %s; optional, not ready: %s\n", count(len(results)-len(optional), "required target"), strings.Join(optional, ", "))
 		return nil
 	}
-	fmt.Fprintf(stdout, "all %d targets ready\n", len(results))
+	fmt.Fprintf(stdout, "ready: %s\n", count(len(results), "target"))
 	return nil
 }
 
@@ -85,4 +85,12 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 			fmt.Fprintf(w, "    hint: %s\n", r.Hint)
 		}
 	}
+}
+
+// count says "1 target", "2 targets".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
