@@ -23,7 +23,7 @@ type config struct {
 	TargetsFile       string        `env:"DEPPROBE_TARGETS_FILE" help:"a file with more targets, same syntax (e.g. a mounted Secret)"`
 	Timeout           time.Duration `env:"DEPPROBE_TIMEOUT" envDefault:"5m" help:"wait gives up after this long; 0 = never"`
 	AttemptTimeout    time.Duration `env:"DEPPROBE_ATTEMPT_TIMEOUT" envDefault:"2s" help:"time limit of one attempt, all steps together"`
-	MaxTimeouts       int           `env:"DEPPROBE_MAX_TIMEOUTS" envDefault:"3" help:"consecutive timed-out attempts of one target that make wait give up; 0 = never"`
+	MaxTimeouts       int           `env:"DEPPROBE_MAX_TIMEOUTS" envDefault:"3" help:"consecutive timed-out attempts of one target that make wait give up (serve: then one attempt per interval); 0 = never"`
 	BackoffInitial    time.Duration `env:"DEPPROBE_BACKOFF_INITIAL" envDefault:"10ms" help:"first wait between attempts of a target"`
 	BackoffMax        time.Duration `env:"DEPPROBE_BACKOFF_MAX" envDefault:"100ms" help:"longest wait between attempts after a refused connect (5x after a costly not_ready)"`
 	BackoffMultiplier float64       `env:"DEPPROBE_BACKOFF_MULTIPLIER" envDefault:"2" help:"each wait is this many times the one before"`
