@@ -16,15 +16,6 @@ import (
 
 const interval = time.Hour // never slept through: the timer fires at once
 
-func watchPolicy(timer *fakeTimer) probe.Policy {
-	return probe.Policy{
-		AttemptTimeout: time.Second,
-		MaxTimeouts:    3,
-		Backoff:        probe.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2},
-		Timer:          timer,
-	}
-}
-
 // TestWatchRefusedReadyDown follows a target through refused, ready and
 // down again: backoff while not ready, the interval while ready, and the
 // backoff starts over after a ready spell.
@@ -38,7 +29,7 @@ func TestWatchRefusedReadyDown(t *testing.T) {
 		outcomes []probe.Outcome
 		ln       net.Listener
 	)
-	probe.Watch(ctx, tg, watchPolicy(timer), interval, func(r probe.Result) {
+	probe.Watch(ctx, tg, policy(timer), interval, func(r probe.Result) {
 		outcomes = append(outcomes, r.Outcome)
 		switch len(outcomes) {
 		case 5: // the dependency starts listening
@@ -70,7 +61,7 @@ func TestWatchTimeoutsSlowDown(t *testing.T) {
 	serveConns(t, ln, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }) // accepts, never answers
 	tg := target(t, "http://"+ln.Addr().String()+"/")
 	timer := newFakeTimer()
-	p := watchPolicy(timer)
+	p := policy(timer)
 	p.AttemptTimeout = 20 * time.Millisecond
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -102,7 +93,7 @@ func TestWatchFatalSlowsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	n := 0
-	probe.Watch(ctx, tg, watchPolicy(timer), interval, func(r probe.Result) {
+	probe.Watch(ctx, tg, policy(timer), interval, func(r probe.Result) {
 		if r.Outcome != probe.CertInvalid {
 			t.Errorf("Outcome = %q, want %q", r.Outcome, probe.CertInvalid)
 		}
@@ -122,7 +113,7 @@ func TestWatchCanceledMidAttempt(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	serveConns(t, ln, func(c net.Conn) { cancel(); t.Cleanup(func() { c.Close() }) })
 	tg := target(t, "http://"+ln.Addr().String()+"/")
-	p := watchPolicy(newFakeTimer())
+	p := policy(newFakeTimer())
 	p.AttemptTimeout = 0 // only ctx ends the attempt
 	probe.Watch(ctx, tg, p, interval, func(r probe.Result) {
 		t.Errorf("observed %v; want no result from a canceled attempt", r.Summary())
