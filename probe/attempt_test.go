@@ -352,3 +352,19 @@ func TestProbeCanceled(t *testing.T) {
 		t.Errorf("Outcome = %s, want canceled", r.Outcome)
 	}
 }
+
+// TestHTTPLongGarbageNotEchoed: an answer that is not HTTP is named by a
+// few characters at most, never echoed whole.
+func TestHTTPLongGarbageNotEchoed(t *testing.T) {
+	ln := listen(t)
+	serveConns(t, ln, func(c net.Conn) {
+		c.Read(make([]byte, 1024))
+		io.WriteString(c, strings.Repeat("SECRETBODY", 100)+"\r\n\r\n")
+		c.Close()
+	})
+	r := attempt(t, target(t, "http://"+ln.Addr().String()+"/"), time.Second)
+	checkResult(t, r, probe.Protocol, probe.Unexpected)
+	if strings.Count(r.Error(), "SECRETBODY") > 2 || len(r.Error()) > 200 {
+		t.Errorf("Error() = %q, want the answer named by a few characters at most", r.Error())
+	}
+}

@@ -51,6 +51,11 @@ func httpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return fail(Closed, fmt.Errorf("connection closed before an HTTP response"))
 		}
+		if classify(ctx, Protocol, err) == Unexpected {
+			// net/http quotes the malformed line whole; name a few
+			// characters of it, like the other protocols, never more.
+			return failf(Unexpected, "not an HTTP answer: %s", quoteReply(err.Error()))
+		}
 		return err
 	}
 	defer resp.Body.Close()

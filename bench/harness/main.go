@@ -885,20 +885,11 @@ func (b *bench) serve(ctx context.Context, scale int) {
 	}
 	var targets []string
 	for i := range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := listen(0)
 		if err != nil {
 			fail("skipped: " + err.Error())
 			return
 		}
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
 		defer l.Close()
 		targets = append(targets, fmt.Sprintf("t%03d=tcp://%s", i, l.Addr()))
 	}
