@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: build test fuzz bench
+.PHONY: build test e2e fuzz bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o depprobe ./cmd/depprobe
@@ -12,6 +12,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	cd packaging && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
+
+# depprobe's image in a real single-node Kubernetes cluster and a real Docker Engine with
+# compose, offline (root; Debian's containerd, runc, CNI plugins, etcd and docker.io, which
+# .ci/run installs). Cold, it first builds Kubernetes, CoreDNS, compose and BuildKit's
+# Dockerfile frontend into ~/.cache/depprobe-e2e. See e2e/README.md.
+e2e:
+	bash e2e/run.sh
 
 # Fuzz the target grammar for a while (not part of CI).
 fuzz:
