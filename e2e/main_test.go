@@ -179,14 +179,13 @@ func bringUp(ctx context.Context) (cleanup func(), err error) {
 
 	start = time.Now()
 	c, err := cluster.Start(ctx, cluster.Config{
-		Name:      tag + "-node",
-		Dir:       filepath.Join(env.work, "node"),
-		Ledger:    ledger,
-		KubeBin:   comps["kube"],
-		Images:    archive,
-		CoreDNS:   images.CoreDNSTag,
-		PauseTag:  images.Pause,
-		KubectlIn: true,
+		Name:     tag + "-node",
+		Dir:      filepath.Join(env.work, "node"),
+		Ledger:   ledger,
+		KubeBin:  comps["kube"],
+		Images:   archive,
+		CoreDNS:  images.CoreDNSTag,
+		PauseTag: images.Pause,
 	})
 	if err != nil {
 		return cleanup, fmt.Errorf("cluster: %w", err)

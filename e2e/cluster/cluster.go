@@ -45,14 +45,13 @@ const (
 
 // Config says where the cluster lives and what it runs.
 type Config struct {
-	Name      string // sandbox name (network namespace, cgroup): unique per run
-	Dir       string // state folder
-	Ledger    string // cleanup ledger (sandbox.Record)
-	KubeBin   string // folder with kube-apiserver, kubelet, ... (components/build.sh kube)
-	Images    string // docker archive imported into containerd before the kubelet starts
-	CoreDNS   string // CoreDNS image (in Images)
-	PauseTag  string // the sandbox (pause) image (in Images)
-	KubectlIn bool   // unused; kept for callers
+	Name     string // sandbox name (network namespace, cgroup): unique per run
+	Dir      string // state folder
+	Ledger   string // cleanup ledger (sandbox.Record)
+	KubeBin  string // folder with kube-apiserver, kubelet, ... (components/build.sh kube)
+	Images   string // docker archive imported into containerd before the kubelet starts
+	CoreDNS  string // CoreDNS image (in Images)
+	PauseTag string // the sandbox (pause) image (in Images)
 }
 
 // Cluster is a running single-node cluster.
