@@ -37,8 +37,8 @@ const (
 func checkText(t *testing.T, r probe.Result, want ...string) {
 	t.Helper()
 	for _, w := range want {
-		if !strings.Contains(r.Error()+"\n"+r.Hint, w) {
-			t.Errorf("Error() = %q, Hint = %q, want them to mention %q", r.Error(), r.Hint, w)
+		if !strings.Contains(r.Diagnosis()+"\n"+r.Hint, w) {
+			t.Errorf("Diagnosis() = %q, Hint = %q, want them to mention %q", r.Diagnosis(), r.Hint, w)
 		}
 	}
 }
@@ -570,7 +570,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			continue
 		}
 		r := attempt(t, tg, 2*time.Second)
-		shown := []string{tg.URL(), tg.Name, r.URL, r.Error(), r.Hint, r.Summary()}
+		shown := []string{tg.URL(), tg.Name, r.URL, r.Diagnosis(), r.Hint, r.Summary()}
 		if r.Err != nil {
 			shown = append(shown, r.Err.Error())
 		}

@@ -1,4 +1,9 @@
-package probe
+// Package http is the check of http:// and https:// targets: one GET on the
+// ladder's connection and its status.
+//
+// It imports only probe/proto (and the standard library): it knows
+// nothing of targets, retries or logs.
+package http
 
 import (
 	"bufio"
@@ -8,20 +13,19 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime/debug"
-	"sync"
+	"net/url"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
-// UserAgent is sent with every HTTP request: "depprobe/<version>".
-var UserAgent = sync.OnceValue(func() string {
-	v := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	return "depprobe/" + v
-})
+// Options are what an http:// or https:// target's options set. The zero
+// value means the default status range.
+type Options struct {
+	// StatusMin and StatusMax are the ready status codes; zero: 200-399.
+	StatusMin, StatusMax int
+}
 
-// httpCheck sends one GET on the connection the ladder established and
+// Check sends one GET on the connection the ladder established and
 // checks the status. The request is written by hand on that connection, so
 // proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) never apply: like the
 // kubelet's probes, depprobe checks the dependency itself, not the way to
@@ -29,18 +33,19 @@ var UserAgent = sync.OnceValue(func() string {
 // the default range 200-399, as the kubelet counts it
 // (https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#http-probes).
 // The body is read (at most 64 KiB) and discarded, never echoed.
-func httpCheck(ctx context.Context, conn net.Conn, t *Target) error {
-	u := *t.url
-	u.User, u.Fragment = nil, ""
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) error {
+	scheme := "http"
+	if in.TLS != nil {
+		scheme = "https"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+in.Authority+in.RequestURI, nil)
 	if err != nil {
-		return failf(Unexpected, "build request: %v", unwrapURLError(err))
+		return proto.Failf(proto.Unexpected, "build request: %v", unwrapURLError(err))
 	}
-	if t.url.User != nil {
-		pw, _ := t.url.User.Password()
-		req.SetBasicAuth(t.url.User.Username(), pw)
+	if in.HasUser {
+		req.SetBasicAuth(in.User, in.Password)
 	}
-	req.Header.Set("User-Agent", UserAgent())
+	req.Header.Set("User-Agent", proto.UserAgent())
 	req.Header.Set("Accept", "*/*")
 	req.Close = true // a fresh connection per attempt
 	if err := req.Write(conn); err != nil {
@@ -49,19 +54,19 @@ func httpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return fail(Closed, fmt.Errorf("connection closed before an HTTP response"))
+			return proto.Fail(proto.Closed, fmt.Errorf("connection closed before an HTTP response"))
 		}
-		if classify(ctx, Protocol, err) == Unexpected {
+		if !proto.Transport(err) {
 			// net/http quotes the malformed line whole; name a few
 			// characters of it, like the other protocols, never more.
-			return failf(Unexpected, "not an HTTP answer: %s", quoteReply(err.Error()))
+			return proto.Failf(proto.Unexpected, "not an HTTP answer: %s", proto.QuoteReply(err.Error()))
 		}
 		return err
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 
-	lo, hi := t.cfg.statusMin, t.cfg.statusMax
+	lo, hi := opts.StatusMin, opts.StatusMax
 	if lo == 0 {
 		lo, hi = 200, 399
 	}
@@ -69,9 +74,9 @@ func httpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	case code >= lo && code <= hi:
 		return nil
 	case code == http.StatusServiceUnavailable:
-		return failf(NotReady, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
+		return proto.Failf(proto.NotReady, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
 	default:
-		return failf(Unexpected, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
+		return proto.Failf(proto.Unexpected, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
 	}
 }
 
@@ -80,4 +85,13 @@ func statusRange(lo, hi int) string {
 		return fmt.Sprint(lo)
 	}
 	return fmt.Sprintf("%d-%d", lo, hi)
+}
+
+// unwrapURLError drops url.Error's copy of the URL, which may hold a secret.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
