@@ -25,7 +25,27 @@ const (
 	mysqlNormalShutdown     = 1077 // ER_NORMAL_SHUTDOWN
 	mysqlHostBlocked        = 1129 // ER_HOST_IS_BLOCKED
 	mysqlHostNotAllowed     = 1130 // ER_HOST_NOT_PRIVILEGED
+	// ER_ACCESS_DENIED_NO_PASSWORD_ERROR: MariaDB's "access denied" from an
+	// authentication plugin other than the password ones (unix_socket,
+	// …). A user that does not exist gets it too, at random: MariaDB
+	// fakes a login as a randomly chosen existing user, so that the
+	// answer does not tell which users exist (sql_acl.cc, find_mpvio_user).
+	mysqlAccessDeniedPlugin = 1698
+	mysqlAccountLocked      = 3118 // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
+	mariadbAccountLocked    = 4151 // ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)
 )
+
+// mysqlDenied reports whether an error code in place of the login verdict
+// means the server refused this user its credentials: "Access denied for
+// user" (1045, 1698) or a locked account. 1044, access denied to a database,
+// is not one: the credentials were accepted.
+func mysqlDenied(code uint16) bool {
+	switch code {
+	case mysqlAccessDenied, mysqlAccessDeniedPlugin, mysqlAccountLocked, mariadbAccountLocked:
+		return true
+	}
+	return false
+}
 
 // Client capability flags (https://mariadb.com/kb/en/connection/#capabilities).
 const (
@@ -56,8 +76,9 @@ const (
 // The login uses the URL's user (default "depprobe") and password (default
 // none), with mysql_native_password or caching_sha2_password (fast path, or
 // the full path with the server's RSA key), whichever the server asks for.
-// "Access denied" is ready without a password in the URL (the server is
-// alive, as mysqladmin says) and auth_failed with one. After an OK it sends
+// "Access denied" (any of mysqlDenied's codes) is ready without a password
+// in the URL (the server is alive, as mysqladmin says) and auth_failed with
+// one, as the mysql client's login fails. After an OK it sends
 // COM_QUIT. TLS is not negotiated.
 //
 // Packet formats: https://mariadb.com/kb/en/connection/
@@ -68,7 +89,7 @@ func mysqlCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	}
 	switch {
 	case len(p) > 0 && p[0] == 0xff:
-		return mysqlError(t, p, false)
+		return mysqlError(t, p, false, false)
 	case len(p) < 2 || p[0] != 10:
 		return failf(Unexpected, "not a MySQL or MariaDB server: the first packet is not a protocol 10 handshake")
 	}
@@ -137,7 +158,10 @@ func mysqlCheck(ctx context.Context, conn net.Conn, t *Target) error {
 			mysqlWrite(conn, 0, []byte{0x01}) // COM_QUIT
 			return nil
 		case 0xff:
-			return mysqlError(t, p, true)
+			// A denial counts against the password only if the password
+			// was sent: not to a plugin depprobe cannot speak (ed25519,
+			// PAM, GSSAPI), which got an empty answer.
+			return mysqlError(t, p, true, pass != "" && mysqlScramble(plugin, pass, nonce) != nil)
 		case 0xfe: // switch authentication method: plugin\0, nonce
 			name, data, _ := bytes.Cut(p[1:], []byte{0})
 			plugin, nonce = string(name), bytes.TrimSuffix(data, []byte{0})
@@ -220,8 +244,10 @@ func mysqlRSAPassword(pemKey []byte, pass string, nonce []byte) ([]byte, error) 
 // mysqlError maps an ERR packet: 0xff, code (2), ["#" SQLSTATE (5)], message.
 // greeted tells whether the server sent its handshake first: an unknown
 // error in its place is unexpected, one in place of the login verdict
-// (access denied, unknown database) means the server is alive.
-func mysqlError(t *Target, p []byte, greeted bool) error {
+// (access denied, unknown database) means the server is alive. sentPassword
+// tells whether the login carried the URL's password: only then is a denial
+// auth_failed.
+func mysqlError(t *Target, p []byte, greeted, sentPassword bool) error {
 	if len(p) < 3 {
 		return failf(Unexpected, "a malformed MySQL error packet")
 	}
@@ -245,7 +271,7 @@ func mysqlError(t *Target, p []byte, greeted bool) error {
 	if !greeted {
 		return fail(Unexpected, err)
 	}
-	if code == mysqlAccessDenied && t.password() != "" {
+	if mysqlDenied(code) && sentPassword {
 		return fail(AuthFailed, err)
 	}
 	return nil // any other verdict (access denied without a password, unknown database): the server is alive
