@@ -62,7 +62,7 @@ func grpcCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	fields := [][2]string{
 		{":method", "POST"}, {":scheme", scheme}, {":path", "/grpc.health.v1.Health/Check"},
 		{":authority", t.Address()}, {"content-type", "application/grpc"}, {"te", "trailers"},
-		{"user-agent", UserAgent()},
+		{"user-agent", t.userAgent()},
 	}
 	if d, ok := ctx.Deadline(); ok {
 		if ms := time.Until(d).Milliseconds(); ms > 0 {

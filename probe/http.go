@@ -8,18 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime/debug"
-	"sync"
 )
 
-// UserAgent is sent with every HTTP request: "depprobe/<version>".
-var UserAgent = sync.OnceValue(func() string {
-	v := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
+// userAgent is sent with every HTTP and gRPC request: "depprobe/<version>",
+// the version the caller set on the target (Target.Version).
+func (t *Target) userAgent() string {
+	if t.Version == "" {
+		return "depprobe/(devel)"
 	}
-	return "depprobe/" + v
-})
+	return "depprobe/" + t.Version
+}
 
 // httpCheck sends one GET on the connection the ladder established and
 // checks the status. The request is written by hand on that connection, so
@@ -40,7 +38,7 @@ func httpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		pw, _ := t.url.User.Password()
 		req.SetBasicAuth(t.url.User.Username(), pw)
 	}
-	req.Header.Set("User-Agent", UserAgent())
+	req.Header.Set("User-Agent", t.userAgent())
 	req.Header.Set("Accept", "*/*")
 	req.Close = true // a fresh connection per attempt
 	if err := req.Write(conn); err != nil {

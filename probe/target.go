@@ -141,6 +141,10 @@ type Target struct {
 	Optional bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// Version is depprobe's version, sent as User-Agent: depprobe/<Version>
+	// by http(s):// and grpc(s)://; empty means "(devel)". Callers set it
+	// (the command: the version it prints).
+	Version string
 
 	url    *url.URL // holds the password: never print it, use redacted
 	scheme *scheme
