@@ -38,8 +38,8 @@ const (
 func checkText(t *testing.T, r probe.Result, want ...string) {
 	t.Helper()
 	for _, w := range want {
-		if !strings.Contains(r.Error()+"\n"+r.Hint, w) {
-			t.Errorf("Error() = %q, Hint = %q, want them to mention %q", r.Error(), r.Hint, w)
+		if !strings.Contains(r.Diagnosis()+"\n"+r.Hint, w) {
+			t.Errorf("Diagnosis() = %q, Hint = %q, want them to mention %q", r.Diagnosis(), r.Hint, w)
 		}
 	}
 }
@@ -169,7 +169,7 @@ func TestMariaDBStates(t *testing.T) {
 			r := attempt(t, target(t, fmt.Sprintf("mysql://nobody%d:hunter2@%s", i, m.addr)), 2*time.Second)
 			checkResult(t, r, probe.Protocol, probe.AuthFailed)
 			for _, code := range []string{"error 1045", "error 1698"} {
-				if strings.Contains(r.Error(), code) {
+				if strings.Contains(r.Diagnosis(), code) {
 					codes[code]++
 				}
 			}
@@ -597,7 +597,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			continue
 		}
 		r := attempt(t, tg, 2*time.Second)
-		shown := []string{tg.URL(), tg.Name, r.URL, r.Error(), r.Hint, r.Summary()}
+		shown := []string{tg.URL(), tg.Name, r.URL, r.Diagnosis(), r.Hint, r.Summary()}
 		if r.Err != nil {
 			shown = append(shown, r.Err.Error())
 		}

@@ -113,7 +113,7 @@ func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Re
 			slog.String("addr", r.Addr),
 			slog.Int("attempt", attempts),
 			slog.String("elapsed", elapsed.Round(time.Millisecond).String()),
-			slog.String("err", r.Error()),
+			slog.String("err", r.Diagnosis()),
 			slog.String("hint", r.Hint),
 			slog.String("steps", r.StepDurations()),
 		)

@@ -117,7 +117,7 @@ func (o *outcomeBackOff) Reset() { o.b.Reset() }
 
 func (o *outcomeBackOff) NextBackOff() time.Duration {
 	d := o.b.NextBackOff()
-	if d != backoff.Stop && o.last.costly() {
+	if d != backoff.Stop && costly(o.last) {
 		d *= CostlyFactor
 	}
 	return d

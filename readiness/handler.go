@@ -45,7 +45,7 @@ type ReadyzJSON struct {
 // TargetJSON is one target in the JSON form of /readyz and /readyz/NAME.
 // Step, Outcome and Addr are empty before the first attempt ends; Hint and
 // Error are empty while ready. Nothing in it holds a secret: URL is
-// redacted, and Error is probe.Result.Error.
+// redacted, and Error is probe.Result.Diagnosis.
 type TargetJSON struct {
 	Name                string     `json:"name"`
 	URL                 string     `json:"url"`
@@ -77,7 +77,7 @@ func targetJSON(s State) TargetJSON {
 		Attempts:            s.Attempts,
 		Steps:               s.Last.StepDurations(),
 		Hint:                s.Last.Hint,
-		Error:               s.Last.Error(),
+		Error:               s.Last.Diagnosis(),
 	}
 	if !s.Probed {
 		j.Error = "not probed yet"

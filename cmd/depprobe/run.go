@@ -371,7 +371,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 			r = probe.Result{Target: targets[i].Name, URL: targets[i].URL(), Outcome: probe.Canceled}
 		}
 		rep.GaveUp(ctx, r, reason)
-		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Error()), "  hint: "+r.Hint)
+		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Diagnosis()), "  hint: "+r.Hint)
 	}
 	// The key sentence must fit Kubernetes' 4096 bytes whole: name eight
 	// targets at most.
