@@ -287,7 +287,7 @@ func environ(env map[string]string) []string {
 // a signal. Giving up logs one ERROR line per unready target and writes the
 // termination message.
 func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logger) error {
-	start := time.Now()
+	rep := probe.NewReporter(log, 0, nil) // elapsed counts from here
 	log.Info("waiting for dependencies",
 		slog.String("targets", describeTargets(targets)),
 		slog.String("timeout", c.Timeout.String()),
@@ -307,7 +307,6 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	octx, stopOptional := context.WithCancel(wctx)
 	defer stopOptional()
 	var (
-		rep                 = probe.NewReporter(log, 0, nil)
 		results             = make([]probe.Result, len(targets))
 		errs                = make([]error, len(targets))
 		wg, optWG, optFirst sync.WaitGroup
@@ -333,7 +332,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	optFirst.Wait()
 	stopOptional()
 	optWG.Wait()
-	elapsed := time.Since(start).Round(time.Millisecond)
+	elapsed := rep.Elapsed().Round(time.Millisecond)
 
 	var unready []int
 	for i, t := range targets {
@@ -348,6 +347,11 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	// Why the wait ended: the first target's own reason, else the deadline
 	// or the signal.
 	var why error
+	for _, i := range unready {
+		if errors.Is(errs[i], probe.ErrTimeouts) {
+			errs[i] = fmt.Errorf("%w (DEPPROBE_MAX_TIMEOUTS=%d)", errs[i], c.MaxTimeouts)
+		}
+	}
 	for _, i := range unready {
 		if !errors.Is(errs[i], context.Canceled) && !errors.Is(errs[i], context.DeadlineExceeded) {
 			why = errs[i]
@@ -367,9 +371,8 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) {
 			reason = why
 		}
-		if r.Target == "" { // canceled before its first attempt ended
-			r = probe.Result{Target: targets[i].Name, URL: targets[i].URL(), Outcome: probe.Canceled}
-		}
+		// A target whose first attempt the end of the wait cut short is
+		// reported as not yet checked (probe.Wait returns that attempt).
 		rep.GaveUp(ctx, r, reason)
 		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Diagnosis()), "  hint: "+r.Hint)
 	}
