@@ -35,7 +35,7 @@ func TestReadmeSnippets(t *testing.T) {
 	for _, doc := range docs {
 		t.Run(filepath.Base(doc.path), func(t *testing.T) {
 			data, err := os.ReadFile(doc.path)
-			if os.IsNotExist(err) && doc.minMarkers == 0 {
+			if os.IsNotExist(err) && doc.minMarkers == 0 && !inCI() {
 				t.Skipf("%s does not exist yet", doc.path)
 			}
 			if err != nil {

@@ -34,7 +34,8 @@ environment (default in the second column):
 	writeVariables(w)
 	fmt.Fprint(w, `
 exit codes: 0 ready; 1 not ready (check) or gave up (wait); 2 invalid
-configuration or command line; after wait -- COMMAND, the command's own.
+configuration or command line; after wait -- COMMAND, the command's own, or
+126 (cannot execute it) and 127 (not found) as a shell says.
 `)
 }
 

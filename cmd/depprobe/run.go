@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -20,7 +21,16 @@ const (
 	exitNotReady = 1
 	// exitUsage: the configuration or the command line is invalid. Docker
 	// reserves 2 for healthchecks, so check never uses it for a dependency.
+	// A command after -- that is not found or cannot be executed as far as
+	// can be told before waiting is one of these.
 	exitUsage = 2
+	// exitCannotExecute: every target was ready, but the command after --
+	// could not be executed (permission denied, not a program), as a shell
+	// says 126.
+	exitCannotExecute = 126
+	// exitCommandNotFound: every target was ready, but the command after --
+	// was not there any more, as a shell says 127.
+	exitCommandNotFound = 127
 )
 
 // usageError is an invalid configuration or command line.
@@ -29,18 +39,36 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// execError is a command after `wait --` that could not be executed once
+// every target was ready.
+type execError struct {
+	path     string
+	err      error
+	notFound bool // the file itself is gone (a missing #! interpreter is 126, as bash says)
+}
+
+func (e execError) Error() string { return fmt.Sprintf("cannot execute %q: %v", e.path, e.err) }
+func (e execError) Unwrap() error { return e.err }
+
 // errNotReady ends a run whose dependencies are not ready; what and why
 // has been logged or printed already.
 var errNotReady = errors.New("not ready")
 
 // exitCode maps run's error to the process's exit code.
 func exitCode(err error) int {
-	var ue usageError
+	var (
+		ue usageError
+		ee execError
+	)
 	switch {
 	case err == nil:
 		return exitReady
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ee) && ee.notFound:
+		return exitCommandNotFound
+	case errors.As(err, &ee):
+		return exitCannotExecute
 	}
 	return exitNotReady
 }
@@ -118,8 +146,15 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	if command == nil {
 		return nil
 	}
-	// argv[0] stays as written, as a shell would pass it.
-	return execve(commandPath, command, environ(env))
+	// argv[0] stays as written, as a shell would pass it. execve returns
+	// only when it failed.
+	if err := execve(commandPath, command, environ(env)); err != nil {
+		_, statErr := os.Stat(commandPath)
+		err = execError{path: commandPath, err: err, notFound: errors.Is(statErr, os.ErrNotExist)}
+		log.Error("cannot run the command", slog.String("command", commandPath), slog.String("err", err.Error()))
+		return err
+	}
+	return nil
 }
 
 // usage prints the problems, one a line, and returns them as a usageError.
