@@ -240,7 +240,9 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 		conn = tc
 	}
 	if t.check != nil {
-		a.timed(ctx, Protocol, addr, func() error { return t.check(ctx, conn, t.in) })
+		in := t.in
+		in.UserAgent = t.userAgent()
+		a.timed(ctx, Protocol, addr, func() error { return t.check(ctx, conn, in) })
 	}
 }
 

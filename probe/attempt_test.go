@@ -74,7 +74,7 @@ func TestTCP(t *testing.T) {
 func TestTCPIPv6Literal(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+		missing(t, "no IPv6 loopback (::1): %v", err)
 	}
 	defer ln.Close()
 	serveConns(t, ln, func(c net.Conn) { c.Close() })

@@ -66,6 +66,8 @@ func hint(t *Target, r Result) string {
 		return fmt.Sprintf("%s answered, but not as a %s server ready to serve: is it the right port and scheme?", r.Addr, t.url.Scheme)
 	case CertInvalid:
 		return certHint(t, r.Err)
+	case Canceled:
+		return "the attempt was stopped before it could tell whether the target is ready: the probing ended for another reason, which the log line gives"
 	case AuthFailed:
 		return "the credentials were rejected: check the user and password; waiting will not fix this"
 	}

@@ -3,6 +3,7 @@ package probe_test
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -148,6 +149,32 @@ func TestMariaDBStates(t *testing.T) {
 		checkResult(t, r, probe.Protocol, probe.AuthFailed)
 		checkText(t, r, "error 1045")
 		checkResult(t, attempt(t, target(t, "mysql://pw@"+m.addr), 2*time.Second), probe.Protocol, probe.OK)
+	})
+	t.Run("denied by a plugin", func(t *testing.T) {
+		// unix_socket over TCP: the server says 1698 "Access denied", as
+		// the mysql client shows; with a password that is auth_failed.
+		m.sql(t, "CREATE USER sock@'%' IDENTIFIED VIA unix_socket")
+		r := attempt(t, target(t, "mysql://sock:hunter2@"+m.addr), 2*time.Second)
+		checkResult(t, r, probe.Protocol, probe.AuthFailed)
+		checkText(t, r, "error 1698")
+		checkResult(t, attempt(t, target(t, "mysql://sock@"+m.addr), 2*time.Second), probe.Protocol, probe.OK)
+	})
+	t.Run("unknown users with a password", func(t *testing.T) {
+		// MariaDB answers a user that does not exist as if it were a
+		// random existing one (here sock, unix_socket: 1698, or another:
+		// 1045), so that the answer does not tell which users exist. Every
+		// name must be auth_failed, as `mariadb -u NAME -pPASSWORD` fails.
+		codes := map[string]int{}
+		for i := range 40 {
+			r := attempt(t, target(t, fmt.Sprintf("mysql://nobody%d:hunter2@%s", i, m.addr)), 2*time.Second)
+			checkResult(t, r, probe.Protocol, probe.AuthFailed)
+			for _, code := range []string{"error 1045", "error 1698"} {
+				if strings.Contains(r.Diagnosis(), code) {
+					codes[code]++
+				}
+			}
+		}
+		t.Logf("the server's answers to 40 unknown users: %v", codes)
 	})
 	t.Run("too many connections", func(t *testing.T) {
 		// Fill max_connections=10 with sessions (the server may still

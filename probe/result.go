@@ -93,8 +93,11 @@ func (r Result) Ready() bool { return r.Outcome == OK }
 // Summary is a few words for an endpoint or a short line:
 // "ok", "connect refused", "protocol not_ready".
 func (r Result) Summary() string {
-	if r.Outcome == OK {
+	switch r.Outcome {
+	case OK:
 		return string(OK)
+	case Canceled:
+		return "not yet checked"
 	}
 	return string(r.Step) + " " + string(r.Outcome)
 }
@@ -102,10 +105,17 @@ func (r Result) Summary() string {
 // Diagnosis is the one-line sentence a person reads, e.g.
 // `timeout: connect to "db:5432" (10.0.0.7:5432) got no answer within 2s` or
 // `refused: connect to "db:5432" (10.0.0.7:5432): connection refused`.
-// It is empty when the attempt succeeded.
+// It is empty when the attempt succeeded. An attempt cut short by its
+// caller (Canceled) is "not yet checked", with the time it had spent and
+// the step it was in.
 func (r Result) Diagnosis() string {
-	if r.Outcome == OK {
+	switch {
+	case r.Outcome == OK:
 		return ""
+	case r.Outcome == Canceled && r.Step == "":
+		return fmt.Sprintf("not yet checked: the attempt was cut short after %s", RoundDuration(r.Duration))
+	case r.Outcome == Canceled:
+		return fmt.Sprintf("not yet checked: the attempt was cut short after %s, in the %s step with %q", RoundDuration(r.Duration), r.Step, r.Host)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: ", r.Outcome)

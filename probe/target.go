@@ -190,6 +190,10 @@ type Target struct {
 	Optional bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// Version is depprobe's version, sent as User-Agent: depprobe/<Version>
+	// by http(s):// and grpc(s)://; empty means "(devel)". Callers set it
+	// (the command: the version it prints).
+	Version string
 
 	url    *url.URL // holds the password: never print it, use redacted
 	scheme *scheme
@@ -200,6 +204,15 @@ type Target struct {
 	in     proto.Input
 	check  proto.Check // the protocol step with the target's options bound; nil: none
 	source string      // where the spec came from, for error messages
+}
+
+// userAgent is what the protocols that speak HTTP send: "depprobe/<version>",
+// the version the caller set (Version).
+func (t *Target) userAgent() string {
+	if t.Version == "" {
+		return "depprobe/(devel)"
+	}
+	return "depprobe/" + t.Version
 }
 
 // URL is the target's URL with passwords and query values masked.

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/goleak"
 
 	"github.com/depprobe/depprobe/probe"
@@ -306,9 +305,7 @@ func TestRoutes(t *testing.T) {
 // TestOptional: an optional target is shown and measured but does not hold
 // /readyz.
 func TestOptional(t *testing.T) {
-	c := fast()
-	c.Optional = []string{"extra"}
-	_, base, _ := monitor(t, targets(t, "db=tcp://"+listening(t), "extra=tcp://"+refusedAddr(t)), c)
+	_, base, _ := monitor(t, targets(t, "db=tcp://"+listening(t), "extra=tcp://"+refusedAddr(t)+" optional=true"), fast())
 	eventuallyGet(t, base+"/readyz?verbose", 200, "[+]db ok\n[-]extra failed: connect refused (optional)\nreadyz check passed\n")
 	eventuallyGet(t, base+"/readyz", 200, "ok\n")
 	eventuallyGet(t, base+"/readyz/extra", 503, "[-]extra failed: connect refused (optional)\n")
@@ -318,9 +315,8 @@ func TestNewRejects(t *testing.T) {
 	ts := targets(t, "db=tcp://127.0.0.1:1")
 	c := fast()
 	c.Interval = 0
-	c.Optional = []string{"nope"}
 	_, err := readiness.New(ts, c)
-	for _, want := range []string{"interval 0s", `optional target "nope"`} {
+	for _, want := range []string{"interval 0s"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New = %v, want an error about %s", err, want)
 		}
@@ -366,13 +362,6 @@ func TestSlowDependency(t *testing.T) {
 	}
 }
 
-// stuckTimer never fires: the loop waits until its context is done.
-type stuckTimer struct{ c chan time.Time }
-
-func (s *stuckTimer) Start(time.Duration) {}
-func (s *stuckTimer) Stop()               {}
-func (s *stuckTimer) C() <-chan time.Time { return s.c }
-
 // clock is a settable clock.
 type clock struct {
 	mu  sync.Mutex
@@ -392,13 +381,14 @@ func TestLivez(t *testing.T) {
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	c := fast()
 	c.Now = clk.Now
-	c.NewTimer = func() backoff.Timer { return &stuckTimer{c: make(chan time.Time)} }
-	m, base, stop := monitor(t, targets(t, "down=tcp://"+refusedAddr(t)), c)
+	// A ready target waits an hour (real time) before its next attempt.
+	c.Interval = time.Hour
+	m, base, stop := monitor(t, targets(t, "up=tcp://"+listening(t)), c)
 	eventually(t, "the first attempt", func() bool { return m.States()[0].Probed })
 	eventuallyGet(t, base+"/livez", 200, "ok\n")
-	clk.Add(time.Hour) // the loop's timer never fires: the loop looks stuck
+	clk.Add(4 * time.Hour) // more than 3 × (interval + attempt timeout): the loop looks stuck
 	code, body, _ := get(t, base+"/livez")
-	if want := `the loop of "down" has not finished an attempt`; code != 503 || !strings.Contains(body, want) {
+	if want := `the loop of "up" has not finished an attempt`; code != 503 || !strings.Contains(body, want) {
 		t.Errorf("GET /livez = %d %q, want 503 with %q", code, body, want)
 	}
 	stop()
@@ -408,19 +398,12 @@ func TestLivez(t *testing.T) {
 	}
 }
 
-// instantTimer fires at once: the loops turn as fast as attempts end.
-type instantTimer struct{ c chan time.Time }
-
-func (f *instantTimer) Start(time.Duration) { f.c <- time.Time{} }
-func (f *instantTimer) Stop()               {}
-func (f *instantTimer) C() <-chan time.Time { return f.c }
-
 // fds counts this process's open file descriptors.
 func fds(t *testing.T) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Skipf("cannot count file descriptors: %v", err)
+		t.Fatalf("cannot count file descriptors (Linux's /proc): %v", err)
 	}
 	return len(entries)
 }
@@ -434,7 +417,9 @@ func TestFDsFlat(t *testing.T) {
 	defer notReady.Close()
 	ts := targets(t, "down=tcp://"+refusedAddr(t), "up=tcp://"+listening(t), "starting="+notReady.URL+"/")
 	c := fast()
-	c.NewTimer = func() backoff.Timer { return &instantTimer{c: make(chan time.Time, 1)} }
+	// Waits of a microsecond: the loops turn as fast as attempts end.
+	c.Policy.Backoff = probe.Backoff{Initial: time.Microsecond, Max: time.Microsecond, Multiplier: 1}
+	c.Interval = time.Microsecond
 	// Without a collection, no finalizer closes what a leak forgot.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	before := fds(t)

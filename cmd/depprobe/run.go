@@ -29,7 +29,16 @@ const (
 	exitNotReady = 1
 	// exitUsage: the configuration or the command line is invalid. Docker
 	// reserves 2 for healthchecks, so check never uses it for a dependency.
+	// A command after -- that is not found or cannot be executed as far as
+	// can be told before waiting is one of these.
 	exitUsage = 2
+	// exitCannotExecute: every target was ready, but the command after --
+	// could not be executed (permission denied, not a program), as a shell
+	// says 126.
+	exitCannotExecute = 126
+	// exitCommandNotFound: every target was ready, but the command after --
+	// was not there any more, as a shell says 127.
+	exitCommandNotFound = 127
 )
 
 // usageError is an invalid configuration or command line.
@@ -38,18 +47,36 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// execError is a command after `wait --` that could not be executed once
+// every target was ready.
+type execError struct {
+	path     string
+	err      error
+	notFound bool // the file itself is gone (a missing #! interpreter is 126, as bash says)
+}
+
+func (e execError) Error() string { return fmt.Sprintf("cannot execute %q: %v", e.path, e.err) }
+func (e execError) Unwrap() error { return e.err }
+
 // errNotReady ends a run whose dependencies are not ready; what and why
 // has been logged or printed already.
 var errNotReady = errors.New("not ready")
 
 // exitCode maps run's error to the process's exit code.
 func exitCode(err error) int {
-	var ue usageError
+	var (
+		ue usageError
+		ee execError
+	)
 	switch {
 	case err == nil:
 		return exitReady
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ee) && ee.notFound:
+		return exitCommandNotFound
+	case errors.As(err, &ee):
+		return exitCannotExecute
 	}
 	return exitNotReady
 }
@@ -140,8 +167,15 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	if command == nil {
 		return nil
 	}
-	// argv[0] stays as written, as a shell would pass it.
-	return execve(commandPath, command, environ(env))
+	// argv[0] stays as written, as a shell would pass it. execve returns
+	// only when it failed.
+	if err := execve(commandPath, command, environ(env)); err != nil {
+		_, statErr := os.Stat(commandPath)
+		err = execError{path: commandPath, err: err, notFound: errors.Is(statErr, os.ErrNotExist)}
+		log.Error("cannot run the command", slog.String("command", commandPath), slog.String("err", err.Error()))
+		return err
+	}
+	return nil
 }
 
 // usage prints the problems, one a line, and returns them as a usageError.
@@ -168,32 +202,74 @@ func newLogger(c config, w io.Writer) *slog.Logger {
 // tests stay hermetic).
 func lookPath(name, path string) (string, error) {
 	if strings.Contains(name, "/") {
-		if err := executable(name); err != nil {
-			return "", err
-		}
-		return name, nil
+		return name, executable(name)
 	}
 	for dir := range strings.SplitSeq(path, ":") {
 		if dir == "" {
 			dir = "."
 		}
 		p := dir + "/" + name
-		if executable(p) == nil {
-			return p, nil
+		if runnable(p) == nil { // the first a shell would run
+			return p, executable(p)
 		}
 	}
 	return "", exec.ErrNotFound
 }
 
+// executable checks what can be checked before waiting, so that a command
+// that cannot run is a configuration error now rather than a failure after
+// the wait: a regular file that this user may execute (access(2), which
+// knows the user and the mount), and, for a script, a #! interpreter that
+// exists and may be executed.
 func executable(p string) error {
+	if err := runnable(p); err != nil {
+		return err
+	}
+	interp, ok := interpreter(p)
+	if !ok {
+		return nil
+	}
+	if err := runnable(interp); err != nil {
+		return fmt.Errorf("its #! interpreter %q: %v", interp, err)
+	}
+	return nil
+}
+
+// runnable reports why this process may not execute the file p.
+func runnable(p string) error {
 	fi, err := os.Stat(p)
 	switch {
 	case err != nil:
 		return errors.Unwrap(err)
-	case fi.IsDir() || fi.Mode()&0o111 == 0:
+	case !fi.Mode().IsRegular():
 		return errors.New("not an executable file")
+	case syscall.Access(p, 1 /* X_OK */) != nil:
+		return errors.New("not executable by this user (no execute permission, or a noexec mount)")
 	}
 	return nil
+}
+
+// interpreter reads a script's "#!" line and returns the interpreter it
+// names; ok is false when p does not start with "#!" or cannot be read
+// (executing a binary needs no read permission).
+func interpreter(p string) (path string, ok bool) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	var buf [256]byte // Linux reads at most 256 bytes of a #! line (BINPRM_BUF_SIZE)
+	n, _ := io.ReadFull(f, buf[:])
+	line, found := strings.CutPrefix(string(buf[:n]), "#!")
+	if !found {
+		return "", false
+	}
+	line, _, _ = strings.Cut(line, "\n")
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return "", false
+	}
+	return fields[0], true
 }
 
 // environ is env as the KEY=VALUE list exec wants, sorted.
@@ -211,7 +287,7 @@ func environ(env map[string]string) []string {
 // a signal. Giving up logs one ERROR line per unready target and writes the
 // termination message.
 func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logger) error {
-	start := time.Now()
+	rep := probe.NewReporter(log, 0, nil) // elapsed counts from here
 	log.Info("waiting for dependencies",
 		slog.String("targets", describeTargets(targets)),
 		slog.String("timeout", c.Timeout.String()),
@@ -231,7 +307,6 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	octx, stopOptional := context.WithCancel(wctx)
 	defer stopOptional()
 	var (
-		rep                 = probe.NewReporter(log, 0, nil)
 		results             = make([]probe.Result, len(targets))
 		errs                = make([]error, len(targets))
 		wg, optWG, optFirst sync.WaitGroup
@@ -257,7 +332,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	optFirst.Wait()
 	stopOptional()
 	optWG.Wait()
-	elapsed := time.Since(start).Round(time.Millisecond)
+	elapsed := rep.Elapsed().Round(time.Millisecond)
 
 	var unready []int
 	for i, t := range targets {
@@ -272,6 +347,11 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	// Why the wait ended: the first target's own reason, else the deadline
 	// or the signal.
 	var why error
+	for _, i := range unready {
+		if errors.Is(errs[i], probe.ErrTimeouts) {
+			errs[i] = fmt.Errorf("%w (DEPPROBE_MAX_TIMEOUTS=%d)", errs[i], c.MaxTimeouts)
+		}
+	}
 	for _, i := range unready {
 		if !errors.Is(errs[i], context.Canceled) && !errors.Is(errs[i], context.DeadlineExceeded) {
 			why = errs[i]
@@ -291,9 +371,8 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) {
 			reason = why
 		}
-		if r.Target == "" { // canceled before its first attempt ended
-			r = probe.Result{Target: targets[i].Name, URL: targets[i].URL(), Outcome: probe.Canceled}
-		}
+		// A target whose first attempt the end of the wait cut short is
+		// reported as not yet checked (probe.Wait returns that attempt).
 		rep.GaveUp(ctx, r, reason)
 		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Diagnosis()), "  hint: "+r.Hint)
 	}
@@ -381,6 +460,7 @@ environment (default in the second column):
 	writeVariables(w)
 	fmt.Fprint(w, `
 exit codes: 0 ready; 1 not ready (check) or gave up (wait); 2 invalid
-configuration or command line; after wait -- COMMAND, the command's own.
+configuration or command line; after wait -- COMMAND, the command's own, or
+126 (cannot execute it) and 127 (not found) as a shell says.
 `)
 }

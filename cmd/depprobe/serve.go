@@ -40,18 +40,11 @@ func serve(ctx context.Context, c config, targets []*probe.Target, log *slog.Log
 		log.Error("cannot serve", slog.String("err", err.Error()))
 		return usageError{err}
 	}
-	var optional []string
-	for _, t := range targets {
-		if t.Optional {
-			optional = append(optional, t.Name)
-		}
-	}
 	m, err := readiness.New(targets, readiness.Config{
 		Policy:   c.policy(),
 		Interval: c.Interval,
 		Log:      log,
 		Version:  versionString(),
-		Optional: optional,
 	})
 	if err != nil {
 		ln.Close()

@@ -17,9 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 )
 
@@ -50,6 +48,9 @@ type Input struct {
 	// TLS is the config of the ladder's TLS step; nil for a scheme without
 	// TLS. A check reads it (e.g. to say https in a request), never changes it.
 	TLS *tls.Config
+	// UserAgent is what a check that speaks HTTP sends:
+	// "depprobe/<version>", the version the command prints.
+	UserAgent string
 }
 
 // Outcome is how an attempt ended.
@@ -128,15 +129,6 @@ func Transport(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
-
-// UserAgent is what a check that speaks HTTP sends: "depprobe/<version>".
-var UserAgent = sync.OnceValue(func() string {
-	v := "devel"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	return "depprobe/" + v
-})
 
 // MaxLine caps a protocol's text line (a Redis reply, a NATS INFO), so that
 // a peer that never sends a newline cannot make the probe buffer without

@@ -76,7 +76,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	fields := [][2]string{
 		{":method", "POST"}, {":scheme", scheme}, {":path", "/grpc.health.v1.Health/Check"},
 		{":authority", in.Addr}, {"content-type", "application/grpc"}, {"te", "trailers"},
-		{"user-agent", proto.UserAgent()},
+		{"user-agent", in.UserAgent},
 	}
 	if d, ok := ctx.Deadline(); ok {
 		if ms := time.Until(d).Milliseconds(); ms > 0 {

@@ -45,7 +45,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	if in.HasUser {
 		req.SetBasicAuth(in.User, in.Password)
 	}
-	req.Header.Set("User-Agent", proto.UserAgent())
+	req.Header.Set("User-Agent", in.UserAgent)
 	req.Header.Set("Accept", "*/*")
 	req.Close = true // a fresh connection per attempt
 	if err := req.Write(conn); err != nil {

@@ -32,7 +32,27 @@ const (
 	mysqlNormalShutdown     = 1077 // ER_NORMAL_SHUTDOWN
 	mysqlHostBlocked        = 1129 // ER_HOST_IS_BLOCKED
 	mysqlHostNotAllowed     = 1130 // ER_HOST_NOT_PRIVILEGED
+	// ER_ACCESS_DENIED_NO_PASSWORD_ERROR: MariaDB's "access denied" from an
+	// authentication plugin other than the password ones (unix_socket,
+	// …). A user that does not exist gets it too, at random: MariaDB
+	// fakes a login as a randomly chosen existing user, so that the
+	// answer does not tell which users exist (sql_acl.cc, find_mpvio_user).
+	mysqlAccessDeniedPlugin = 1698
+	mysqlAccountLocked      = 3118 // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
+	mariadbAccountLocked    = 4151 // ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)
 )
+
+// mysqlDenied reports whether an error code in place of the login verdict
+// means the server refused this user its credentials: "Access denied for
+// user" (1045, 1698) or a locked account. 1044, access denied to a database,
+// is not one: the credentials were accepted.
+func mysqlDenied(code uint16) bool {
+	switch code {
+	case mysqlAccessDenied, mysqlAccessDeniedPlugin, mysqlAccountLocked, mariadbAccountLocked:
+		return true
+	}
+	return false
+}
 
 // Client capability flags (https://mariadb.com/kb/en/connection/#capabilities).
 const (
@@ -63,8 +83,9 @@ const (
 // The login uses the URL's user (default "depprobe") and password (default
 // none), with mysql_native_password or caching_sha2_password (fast path, or
 // the full path with the server's RSA key), whichever the server asks for.
-// "Access denied" is ready without a password in the URL (the server is
-// alive, as mysqladmin says) and auth_failed with one. After an OK it sends
+// "Access denied" (any of mysqlDenied's codes) is ready without a password
+// in the URL (the server is alive, as mysqladmin says) and auth_failed with
+// one, as the mysql client's login fails. After an OK it sends
 // COM_QUIT. TLS is not negotiated.
 //
 // Packet formats: https://mariadb.com/kb/en/connection/
@@ -75,7 +96,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	}
 	switch {
 	case len(p) > 0 && p[0] == 0xff:
-		return mysqlError(in, p, false)
+		return mysqlError(in, p, false, false)
 	case len(p) < 2 || p[0] != 10:
 		return proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: the first packet is not a protocol 10 handshake")
 	}
@@ -144,7 +165,10 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 			mysqlWrite(conn, 0, []byte{0x01}) // COM_QUIT
 			return nil
 		case 0xff:
-			return mysqlError(in, p, true)
+			// A denial counts against the password only if the password
+			// was sent: not to a plugin depprobe cannot speak (ed25519,
+			// PAM, GSSAPI), which got an empty answer.
+			return mysqlError(in, p, true, pass != "" && mysqlScramble(plugin, pass, nonce) != nil)
 		case 0xfe: // switch authentication method: plugin\0, nonce
 			name, data, _ := bytes.Cut(p[1:], []byte{0})
 			plugin, nonce = string(name), bytes.TrimSuffix(data, []byte{0})
@@ -227,8 +251,10 @@ func mysqlRSAPassword(pemKey []byte, pass string, nonce []byte) ([]byte, error) 
 // mysqlError maps an ERR packet: 0xff, code (2), ["#" SQLSTATE (5)], message.
 // greeted tells whether the server sent its handshake first: an unknown
 // error in its place is unexpected, one in place of the login verdict
-// (access denied, unknown database) means the server is alive.
-func mysqlError(in proto.Input, p []byte, greeted bool) error {
+// (access denied, unknown database) means the server is alive. sentPassword
+// tells whether the login carried the URL's password: only then is a denial
+// auth_failed.
+func mysqlError(in proto.Input, p []byte, greeted, sentPassword bool) error {
 	if len(p) < 3 {
 		return proto.Failf(proto.Unexpected, "a malformed MySQL error packet")
 	}
@@ -252,7 +278,7 @@ func mysqlError(in proto.Input, p []byte, greeted bool) error {
 	if !greeted {
 		return proto.Fail(proto.Unexpected, err)
 	}
-	if code == mysqlAccessDenied && in.Password != "" {
+	if mysqlDenied(code) && sentPassword {
 		return proto.Fail(proto.AuthFailed, err)
 	}
 	return nil // any other verdict (access denied without a password, unknown database): the server is alive
