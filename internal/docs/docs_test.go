@@ -58,7 +58,7 @@ var (
 	// otherMarker is an HTML comment that looks like a marker but is not
 	// one this test knows (a typo, or a mechanism that no longer exists):
 	// a block behind it would go unchecked.
-	otherMarker = regexp.MustCompile(`^<!-- ?(golden|depprobe:file|include|end)\b`)
+	otherMarker = regexp.MustCompile(`^<!-- ?(golden|depprobe:file|schemes|/schemes|include|end)\b`)
 	fence       = regexp.MustCompile("^(```+)[a-z]*$")
 )
 
