@@ -228,3 +228,83 @@ func optionNames(sc *scheme) []string {
 
 // Schemes lists the URL schemes depprobe knows, sorted.
 func Schemes() []string { return schemeNames() }
+
+// family documents the schemes that share a protocol (aliases, TLS
+// variants), for `depprobe help` and the README's scheme summary.
+type family struct {
+	schemes []string
+	form    string // how a URL is written
+	ready   string // when a target is ready
+	byHand  string // what a person would run for the same check
+}
+
+// families lists every scheme once, in the order help and docs show them.
+var families = []family{
+	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established", "`nc -z host port`"},
+	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
+	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
+	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
+	{[]string{"postgres", "postgresql"}, "`postgres://[user@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready)", "`pg_isready`"},
+	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
+	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
+	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
+	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
+	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
+	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
+	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
+	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},
+}
+
+// SchemeDoc describes schemes that share a protocol (an alias, a TLS
+// variant), for help and docs. Text may hold Markdown code spans.
+type SchemeDoc struct {
+	Schemes []string    // "http", "https"
+	Ports   []string    // each scheme's default port; "" where the URL must name one or has none
+	Form    string      // how a URL is written
+	Ready   string      // when a target is ready
+	ByHand  string      // what a person would run for the same check
+	Options []OptionDoc // the options these schemes take, optional= aside
+}
+
+// OptionDoc is one OPTION=VALUE.
+type OptionDoc struct {
+	Name, Help string
+	Schemes    []string // which of the family's schemes take it
+}
+
+// OptionalHelp is the help of optional=true, which every scheme takes.
+const OptionalHelp = "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"
+
+// SchemeDocs describes every scheme, from the table that probes them: the
+// one source of `depprobe help` and the README's scheme summary.
+func SchemeDocs() []SchemeDoc {
+	docs := make([]SchemeDoc, len(families))
+	for i, f := range families {
+		d := SchemeDoc{Schemes: f.schemes, Form: f.form, Ready: f.ready, ByHand: f.byHand}
+		var names []string
+		takers := map[string][]string{}
+		helps := map[string]string{}
+		for _, name := range f.schemes {
+			sc := schemes[name]
+			d.Ports = append(d.Ports, sc.port)
+			opts := sc.options
+			if sc.tls {
+				for _, o := range tlsOptionList {
+					opts = append(opts, o.option)
+				}
+			}
+			for _, o := range opts {
+				if takers[o.name] == nil {
+					names = append(names, o.name)
+				}
+				takers[o.name] = append(takers[o.name], name)
+				helps[o.name] = o.help
+			}
+		}
+		for _, n := range names {
+			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n]})
+		}
+		docs[i] = d
+	}
+	return docs
+}

@@ -8,7 +8,7 @@
 // 5,000 connection attempts held open, and under 50 concurrent /metrics
 // scrapers.
 //
-//	go build -o /tmp/depprobe ./cmd/depprobe && go run ./bench/hostile -depprobe /tmp/depprobe
+//	go build -o /tmp/depprobe ./cmd/depprobe && (cd bench && go run ./hostile -depprobe /tmp/depprobe)
 //
 // Every peer listens on 127.0.0.1 in this process; nothing else is
 // touched. It reports (a markdown table on stdout), never asserts: the
