@@ -1,10 +1,13 @@
 #!/bin/sh
-# bench/run.sh — measure every budget in SPEC.md against the tools users have
-# today, in one run: `make bench` (or `sh bench/run.sh [-quick]`).
+# bench/run.sh — measure every budget depprobe keeps (docs/performance.md)
+# against the tools users have today, in one run: `make bench` (or
+# `sh bench/run.sh [-quick]`).
 #
 # Builds depprobe as the Dockerfile does (static, stripped), installs the npm
 # baselines into bench/.node (pinned by the package-lock.json files there),
-# runs bench/harness, prints the table and writes it to bench/results.md.
+# runs bench/harness (a Go module of its own, bench/go.mod, so that the
+# product's go vet ./... and go test ./... never build it), prints the table
+# and writes it to bench/results.md.
 #
 # Needs root (nftables counts SYNs on lo; the dropped-SYN figure uses two
 # network namespaces of its own) and, from Debian: nftables iproute2
@@ -53,7 +56,7 @@ done
 
 echo "bench: building depprobe and the harness" >&2
 CGO_ENABLED=0 $GO build -trimpath -ldflags '-s -w' -o "$work/depprobe" ./cmd/depprobe
-$GO build -o "$work/harness" ./bench/harness
+(cd bench && $GO build -o "$work/harness" ./harness)
 
 # Not exec: the traps above must run after the harness ends.
 "$work/harness" -depprobe "$work/depprobe" -node bench/.node -tag "$tag" -out bench/results.md "$@"

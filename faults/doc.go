@@ -12,8 +12,8 @@
 //
 // They need root, ip and nft. Without them the tests skip with the reason,
 // except when CI=true, where a missing prerequisite is a failure. Run with
-// -update to rewrite README-table.md ("fault → what depprobe logs") from
-// what this run observed.
+// -update to rewrite table.md ("fault → what depprobe logs", which
+// docs/diagnosis.md includes) from what this run observed.
 //
 // The package holds only tests: nothing imports it, and it knows nothing of
 // depprobe's internals beyond its command line, its variables and its log.

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite README-table.md from what this run observed")
+var update = flag.Bool("update", false, "rewrite table.md from what this run observed")
 
 var (
 	// binary is the depprobe built for this run.
@@ -50,8 +50,8 @@ func runMain(m *testing.M) int {
 	}
 	code := m.Run()
 	if *update && code == 0 && missing == nil {
-		if err := writeTable("README-table.md"); err != nil {
-			fmt.Fprintln(os.Stderr, "faults: writing README-table.md:", err)
+		if err := writeTable("table.md"); err != nil {
+			fmt.Fprintln(os.Stderr, "faults: writing table.md:", err)
 			return 1
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// row is one cell's observation for README-table.md, taken from the log
+// row is one cell's observation for table.md, taken from the log
 // depprobe really wrote.
 type row struct {
 	order  int    // place in the table

@@ -99,7 +99,7 @@ func onlyDepprobe(t *testing.T, spec *corev1.PodSpec) *corev1.Container {
 	return found[0]
 }
 
-// TestKubernetesExamples validates the copy-paste manifests of the README like the chart:
+// TestKubernetesExamples validates the copy-paste manifests that docs/deploying.md shows, like the chart:
 // strict decoding, the kube-apiserver's validation, restricted PSS, our rules, and where
 // depprobe sits in the pod.
 func TestKubernetesExamples(t *testing.T) {
@@ -285,7 +285,7 @@ func TestComposeExamples(t *testing.T) {
 }
 
 // TestVariablesExist checks every DEPPROBE_* name that the chart, the examples and the
-// README snippets set against `depprobe help`, which lists every variable the binary
+// documentation (README.md, docs/) set against `depprobe help`, which lists every variable the binary
 // reads: a misspelt variable would be silently ignored.
 func TestVariablesExist(t *testing.T) {
 	if testing.Short() {
@@ -310,7 +310,7 @@ func TestVariablesExist(t *testing.T) {
 	}
 
 	var used int
-	for _, dir := range []string{chartDir, kubeExamples, composeExamples, filepath.Join(repoRoot, "README.md"), "testdata"} {
+	for _, dir := range []string{chartDir, kubeExamples, composeExamples, filepath.Join(repoRoot, "README.md"), filepath.Join(repoRoot, "docs"), "testdata"} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err

@@ -13,27 +13,9 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
-
-// stepError is a failure whose outcome the step knows for sure (a protocol
-// that said "not yet", a status out of range). Other errors are classified
-// by classify.
-type stepError struct {
-	outcome Outcome
-	err     error
-	hint    string // the protocol's own hint; empty: hint's words for the outcome
-}
-
-func (e *stepError) Error() string { return e.err.Error() }
-func (e *stepError) Unwrap() error { return e.err }
-
-// fail wraps err with the outcome it stands for.
-func fail(o Outcome, err error) error { return &stepError{outcome: o, err: err} }
-
-// failf is fail with a formatted message.
-func failf(o Outcome, format string, args ...any) error {
-	return &stepError{outcome: o, err: fmt.Errorf(format, args...)}
-}
 
 // Probe makes one attempt: it climbs the ladder once and returns the typed
 // result. It obeys ctx's deadline (callers give every attempt its own, see
@@ -97,7 +79,7 @@ func (a *attempt) run(ctx context.Context) {
 	t := a.t
 	switch t.scheme.network {
 	case "file":
-		a.timed(ctx, Protocol, t.path, func() error { return t.scheme.handshake(ctx, nil, t) })
+		a.timed(ctx, Protocol, t.path, func() error { return t.scheme.local(ctx, t.in) })
 		return
 	case "unix":
 		var conn net.Conn
@@ -138,7 +120,7 @@ func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 	ok := a.timed(ctx, Resolve, t.host, func() (err error) {
 		addrs, err = r.LookupNetIP(ctx, "ip", t.host)
 		if err == nil && len(addrs) == 0 {
-			err = fail(DNSError, fmt.Errorf("lookup %s: no addresses", t.host))
+			err = proto.Fail(DNSError, fmt.Errorf("lookup %s: no addresses", t.host))
 		}
 		return err
 	})
@@ -251,14 +233,16 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if t.scheme.tls {
-		tc := tls.Client(conn, t.cfg.tls)
+		tc := tls.Client(conn, t.in.TLS)
 		if !a.timed(ctx, TLS, addr, func() error { return tc.HandshakeContext(ctx) }) {
 			return
 		}
 		conn = tc
 	}
-	if t.scheme.handshake != nil {
-		a.timed(ctx, Protocol, addr, func() error { return t.scheme.handshake(ctx, conn, t) })
+	if t.check != nil {
+		in := t.in
+		in.UserAgent = t.userAgent()
+		a.timed(ctx, Protocol, addr, func() error { return t.check(ctx, conn, in) })
 	}
 }
 
@@ -272,7 +256,7 @@ func (t *Target) portNumber() uint16 {
 // resolver or the TLS stack said.
 func classify(ctx context.Context, step Step, err error) Outcome {
 	var (
-		se      *stepError
+		f       *proto.Failure
 		dnsErr  *net.DNSError
 		certErr *tls.CertificateVerificationError
 		hostErr x509.HostnameError
@@ -281,8 +265,8 @@ func classify(ctx context.Context, step Step, err error) Outcome {
 		netErr  net.Error
 	)
 	switch {
-	case errors.As(err, &se):
-		return se.outcome
+	case errors.As(err, &f):
+		return f.Outcome
 	case ctx.Err() == context.Canceled:
 		return Canceled
 	case errors.As(err, &dnsErr):

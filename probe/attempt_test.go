@@ -37,8 +37,8 @@ func checkResult(t *testing.T, r probe.Result, step probe.Step, outcome probe.Ou
 	if outcome != probe.OK && r.Hint == "" {
 		t.Errorf("Hint is empty for %s %s", step, outcome)
 	}
-	if outcome == probe.OK && (r.Err != nil || r.Hint != "" || r.Error() != "") {
-		t.Errorf("a ready result carries Err %v, Hint %q, Error %q", r.Err, r.Hint, r.Error())
+	if outcome == probe.OK && (r.Err != nil || r.Hint != "" || r.Diagnosis() != "") {
+		t.Errorf("a ready result carries Err %v, Hint %q, Error %q", r.Err, r.Hint, r.Diagnosis())
 	}
 }
 
@@ -61,8 +61,8 @@ func TestTCP(t *testing.T) {
 	if !errors.Is(r.Err, syscall.ECONNREFUSED) {
 		t.Errorf("Err = %v, want it to wrap ECONNREFUSED", r.Err)
 	}
-	if want := `refused: connect to "` + addr + `": connection refused`; r.Error() != want {
-		t.Errorf("Error() = %q, want %q", r.Error(), want)
+	if want := `refused: connect to "` + addr + `": connection refused`; r.Diagnosis() != want {
+		t.Errorf("Diagnosis() = %q, want %q", r.Diagnosis(), want)
 	}
 	for _, cause := range []string{"started", "127.0.0.1", "port"} {
 		if !strings.Contains(r.Hint, cause) {
@@ -74,7 +74,7 @@ func TestTCP(t *testing.T) {
 func TestTCPIPv6Literal(t *testing.T) {
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
-		t.Skipf("no IPv6 loopback: %v", err)
+		missing(t, "no IPv6 loopback (::1): %v", err)
 	}
 	defer ln.Close()
 	serveConns(t, ln, func(c net.Conn) { c.Close() })
@@ -151,13 +151,13 @@ func TestHTTP(t *testing.T) {
 	if gotAuth == "" {
 		t.Error("no Authorization header for a URL with userinfo")
 	}
-	for _, s := range []string{r.Error(), r.Hint, r.URL, r.Summary()} {
+	for _, s := range []string{r.Diagnosis(), r.Hint, r.URL, r.Summary()} {
 		if strings.Contains(s, "hunter2") || strings.Contains(s, "s3cret") {
 			t.Errorf("result text %q leaks a secret", s)
 		}
 	}
-	if !strings.Contains(r.Error(), "HTTP 404 Not Found (want 200-399)") {
-		t.Errorf("Error() = %q, want the status and the wanted range", r.Error())
+	if !strings.Contains(r.Diagnosis(), "HTTP 404 Not Found (want 200-399)") {
+		t.Errorf("Diagnosis() = %q, want the status and the wanted range", r.Diagnosis())
 	}
 }
 
@@ -190,8 +190,8 @@ func TestHTTPConnectionFaults(t *testing.T) {
 			serveConns(t, ln, tc.handle)
 			r := attempt(t, target(t, "http://"+ln.Addr().String()+"/"), 300*time.Millisecond)
 			checkResult(t, r, probe.Protocol, tc.outcome)
-			if tc.outcome == probe.Timeout && !strings.HasSuffix(r.Error(), "got no answer within 300ms") {
-				t.Errorf("Error() = %q, want it to name the limit", r.Error())
+			if tc.outcome == probe.Timeout && !strings.HasSuffix(r.Diagnosis(), "got no answer within 300ms") {
+				t.Errorf("Diagnosis() = %q, want it to name the limit", r.Diagnosis())
 			}
 		})
 	}
@@ -364,7 +364,7 @@ func TestHTTPLongGarbageNotEchoed(t *testing.T) {
 	})
 	r := attempt(t, target(t, "http://"+ln.Addr().String()+"/"), time.Second)
 	checkResult(t, r, probe.Protocol, probe.Unexpected)
-	if strings.Count(r.Error(), "SECRETBODY") > 2 || len(r.Error()) > 200 {
-		t.Errorf("Error() = %q, want the answer named by a few characters at most", r.Error())
+	if strings.Count(r.Diagnosis(), "SECRETBODY") > 2 || len(r.Diagnosis()) > 200 {
+		t.Errorf("Diagnosis() = %q, want the answer named by a few characters at most", r.Diagnosis())
 	}
 }

@@ -45,7 +45,7 @@ func BenchmarkProbe(b *testing.B) {
 				r := tg.Probe(ctx)
 				cancel()
 				if r.Outcome != bc.want {
-					b.Fatalf("Outcome = %q, want %q (%v)", r.Outcome, bc.want, r)
+					b.Fatalf("Outcome = %q, want %q (%s)", r.Outcome, bc.want, r.Diagnosis())
 				}
 			}
 		})
@@ -62,7 +62,7 @@ func BenchmarkFailureText(b *testing.B) {
 	}
 	for b.Loop() {
 		_ = r.Summary()
-		_ = r.Error()
+		_ = r.Diagnosis()
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
 // hint names the likely causes of a failed attempt in plain words. It speaks
@@ -16,8 +18,8 @@ import (
 func hint(t *Target, r Result) string {
 	k8s := t.Kubernetes
 	addr := t.Address()
-	if se := (*stepError)(nil); errors.As(r.Err, &se) && se.hint != "" {
-		return se.hint // the protocol knows better
+	if f := (*proto.Failure)(nil); errors.As(r.Err, &f) && f.Hint != "" {
+		return f.Hint // the protocol knows better
 	}
 	switch r.Outcome {
 	case NotFound:
@@ -64,6 +66,8 @@ func hint(t *Target, r Result) string {
 		return fmt.Sprintf("%s answered, but not as a %s server ready to serve: is it the right port and scheme?", r.Addr, t.url.Scheme)
 	case CertInvalid:
 		return certHint(t, r.Err)
+	case Canceled:
+		return "the attempt was stopped before it could tell whether the target is ready: the probing ended for another reason, which the log line gives"
 	case AuthFailed:
 		return "the credentials were rejected: check the user and password; waiting will not fix this"
 	}
@@ -84,8 +88,8 @@ func certHint(t *Target, err error) string {
 		cert = hostErr.Certificate
 	}
 	want := t.host
-	if t.cfg.serverName != "" {
-		want = t.cfg.serverName
+	if t.in.TLS != nil {
+		want = t.in.TLS.ServerName // the URL's host, or servername=
 	}
 	if cert == nil {
 		return fmt.Sprintf("the certificate of %s does not verify for %q: set ca= to the CA that signed it, or servername=", t.Address(), want)

@@ -3,6 +3,7 @@ package probe_test
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -37,8 +38,8 @@ const (
 func checkText(t *testing.T, r probe.Result, want ...string) {
 	t.Helper()
 	for _, w := range want {
-		if !strings.Contains(r.Error()+"\n"+r.Hint, w) {
-			t.Errorf("Error() = %q, Hint = %q, want them to mention %q", r.Error(), r.Hint, w)
+		if !strings.Contains(r.Diagnosis()+"\n"+r.Hint, w) {
+			t.Errorf("Diagnosis() = %q, Hint = %q, want them to mention %q", r.Diagnosis(), r.Hint, w)
 		}
 	}
 }
@@ -148,6 +149,32 @@ func TestMariaDBStates(t *testing.T) {
 		checkResult(t, r, probe.Protocol, probe.AuthFailed)
 		checkText(t, r, "error 1045")
 		checkResult(t, attempt(t, target(t, "mysql://pw@"+m.addr), 2*time.Second), probe.Protocol, probe.OK)
+	})
+	t.Run("denied by a plugin", func(t *testing.T) {
+		// unix_socket over TCP: the server says 1698 "Access denied", as
+		// the mysql client shows; with a password that is auth_failed.
+		m.sql(t, "CREATE USER sock@'%' IDENTIFIED VIA unix_socket")
+		r := attempt(t, target(t, "mysql://sock:hunter2@"+m.addr), 2*time.Second)
+		checkResult(t, r, probe.Protocol, probe.AuthFailed)
+		checkText(t, r, "error 1698")
+		checkResult(t, attempt(t, target(t, "mysql://sock@"+m.addr), 2*time.Second), probe.Protocol, probe.OK)
+	})
+	t.Run("unknown users with a password", func(t *testing.T) {
+		// MariaDB answers a user that does not exist as if it were a
+		// random existing one (here sock, unix_socket: 1698, or another:
+		// 1045), so that the answer does not tell which users exist. Every
+		// name must be auth_failed, as `mariadb -u NAME -pPASSWORD` fails.
+		codes := map[string]int{}
+		for i := range 40 {
+			r := attempt(t, target(t, fmt.Sprintf("mysql://nobody%d:hunter2@%s", i, m.addr)), 2*time.Second)
+			checkResult(t, r, probe.Protocol, probe.AuthFailed)
+			for _, code := range []string{"error 1045", "error 1698"} {
+				if strings.Contains(r.Diagnosis(), code) {
+					codes[code]++
+				}
+			}
+		}
+		t.Logf("the server's answers to 40 unknown users: %v", codes)
 	})
 	t.Run("too many connections", func(t *testing.T) {
 		// Fill max_connections=10 with sessions (the server may still
@@ -557,6 +584,11 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	redisAuth := startRedis(t, "", "--requirepass", "other")
 	urls = append(urls, "redis://:"+secret+"@"+redisAuth, "rediss://:"+secret+"@127.0.0.1:1 ca=/dev/null/x")
+	mcAuth := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(mcAuth, []byte("user:other\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	urls = append(urls, "memcached://user:"+secret+"@"+startMemcached(t, "-Y", mcAuth))
 	for _, u := range urls {
 		specs, err := probe.ParseSpecs("test", u)
 		if err != nil {
@@ -570,7 +602,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			continue
 		}
 		r := attempt(t, tg, 2*time.Second)
-		shown := []string{tg.URL(), tg.Name, r.URL, r.Error(), r.Hint, r.Summary()}
+		shown := []string{tg.URL(), tg.Name, r.URL, r.Diagnosis(), r.Hint, r.Summary()}
 		if r.Err != nil {
 			shown = append(shown, r.Err.Error())
 		}
@@ -594,6 +626,7 @@ func FuzzProtocolReplies(f *testing.F) {
 		"\x05\x00\x00\x00\x0a5.5\x00", "\x07\x00\x00\x00\xff\x10\x04#", "AMQP\x00\x00\x09\x01",
 		"\x01\x00\x00\x00\x00\x00\x04\x00\x0a\x00\x0a\xce", "INFO {}\r\n-ERR 'x'\r\n", "\x20\x02\x00\x00",
 		"\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x05\x01\x08\x00\x00\x00\x01\x00",
+		"VERSION 1.6.18\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -603,7 +636,7 @@ func FuzzProtocolReplies(f *testing.F) {
 			c.Write(reply)
 			c.Close()
 		})
-		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc"} {
+		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached"} {
 			r := attempt(t, target(t, scheme+"://"+ln.Addr().String()), 2*time.Second)
 			if r.Ready() && len(reply) == 0 {
 				t.Errorf("%s: ready on an empty reply", scheme)

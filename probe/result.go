@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
 // Step is a rung of the diagnosis ladder. An attempt climbs the steps in
@@ -23,40 +25,32 @@ const (
 	Protocol Step = "protocol" // the dependency's own answer
 )
 
-// Outcome is how an attempt ended.
-type Outcome string
+// Outcome is how an attempt ended. It is defined in probe/proto, where the
+// protocol checks name the outcomes they know for sure; Fatal and TimedOut
+// are its verdicts in the retry loop.
+type Outcome = proto.Outcome
 
-// The outcomes. Each has a verdict in the retry loop: see Outcome.Fatal and
-// Outcome.TimedOut.
+// The outcomes.
 const (
-	OK          Outcome = "ok"           // ready
-	NotFound    Outcome = "not_found"    // the name does not exist (NXDOMAIN)
-	DNSError    Outcome = "dns_error"    // the resolver failed (SERVFAIL, no answer)
-	Refused     Outcome = "refused"      // RST: nothing listens on that address and port
-	Reset       Outcome = "reset"        // accepted, then reset before answering
-	Closed      Outcome = "closed"       // accepted, then closed before answering
-	NotReady    Outcome = "not_ready"    // the protocol answered "not yet"
-	Unexpected  Outcome = "unexpected"   // an answer, but not the expected one
-	Timeout     Outcome = "timeout"      // no answer within the attempt's time
-	Unreachable Outcome = "unreachable"  // no route, or an ICMP reject
-	CertInvalid Outcome = "cert_invalid" // the certificate does not verify
-	AuthFailed  Outcome = "auth_failed"  // the credentials were rejected
-	Canceled    Outcome = "canceled"     // the caller gave up on the attempt (shutdown)
+	OK          = proto.OK          // ready
+	NotFound    = proto.NotFound    // the name does not exist (NXDOMAIN)
+	DNSError    = proto.DNSError    // the resolver failed (SERVFAIL, no answer)
+	Refused     = proto.Refused     // RST: nothing listens on that address and port
+	Reset       = proto.Reset       // accepted, then reset before answering
+	Closed      = proto.Closed      // accepted, then closed before answering
+	NotReady    = proto.NotReady    // the protocol answered "not yet"
+	Unexpected  = proto.Unexpected  // an answer, but not the expected one
+	Timeout     = proto.Timeout     // no answer within the attempt's time
+	Unreachable = proto.Unreachable // no route, or an ICMP reject
+	CertInvalid = proto.CertInvalid // the certificate does not verify
+	AuthFailed  = proto.AuthFailed  // the credentials were rejected
+	Canceled    = proto.Canceled    // the caller gave up on the attempt (shutdown)
 )
-
-// Fatal reports whether waiting cannot fix the outcome, so that a wait gives
-// up at once.
-func (o Outcome) Fatal() bool { return o == CertInvalid || o == AuthFailed }
-
-// TimedOut reports whether the outcome counts towards the consecutive
-// timeouts that make a wait give up: packets that vanish (a firewall) and
-// ICMP rejects (no route) rarely go away by waiting.
-func (o Outcome) TimedOut() bool { return o == Timeout || o == Unreachable }
 
 // costly reports whether the dependency did work to produce the outcome (it
 // accepted a connection, spoke its protocol), so that the retry loop backs
 // off further than for a refused connect, which costs the server nothing.
-func (o Outcome) costly() bool {
+func costly(o Outcome) bool {
 	switch o {
 	case NotReady, Unexpected, Reset, Closed, AuthFailed, CertInvalid:
 		return true
@@ -99,19 +93,29 @@ func (r Result) Ready() bool { return r.Outcome == OK }
 // Summary is a few words for an endpoint or a short line:
 // "ok", "connect refused", "protocol not_ready".
 func (r Result) Summary() string {
-	if r.Outcome == OK {
+	switch r.Outcome {
+	case OK:
 		return string(OK)
+	case Canceled:
+		return "not yet checked"
 	}
 	return string(r.Step) + " " + string(r.Outcome)
 }
 
-// Error is the one-line sentence a person reads, e.g.
+// Diagnosis is the one-line sentence a person reads, e.g.
 // `timeout: connect to "db:5432" (10.0.0.7:5432) got no answer within 2s` or
 // `refused: connect to "db:5432" (10.0.0.7:5432): connection refused`.
-// It is empty when the attempt succeeded.
-func (r Result) Error() string {
-	if r.Outcome == OK {
+// It is empty when the attempt succeeded. An attempt cut short by its
+// caller (Canceled) is "not yet checked", with the time it had spent and
+// the step it was in.
+func (r Result) Diagnosis() string {
+	switch {
+	case r.Outcome == OK:
 		return ""
+	case r.Outcome == Canceled && r.Step == "":
+		return fmt.Sprintf("not yet checked: the attempt was cut short after %s", RoundDuration(r.Duration))
+	case r.Outcome == Canceled:
+		return fmt.Sprintf("not yet checked: the attempt was cut short after %s, in the %s step with %q", RoundDuration(r.Duration), r.Step, r.Host)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: ", r.Outcome)
@@ -151,11 +155,11 @@ func cause(err error) string {
 	var (
 		errno  syscall.Errno
 		dnsErr *net.DNSError
-		se     *stepError
+		f      *proto.Failure
 	)
 	switch {
-	case errors.As(err, &se):
-		return se.err.Error()
+	case errors.As(err, &f):
+		return f.Err.Error()
 	case errors.As(err, &dnsErr):
 		return dnsErr.Err
 	case errors.As(err, &errno):

@@ -12,93 +12,112 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/depprobe/depprobe/probe/proto"
+	"github.com/depprobe/depprobe/probe/proto/amqp"
+	"github.com/depprobe/depprobe/probe/proto/file"
+	"github.com/depprobe/depprobe/probe/proto/grpc"
+	"github.com/depprobe/depprobe/probe/proto/http"
+	"github.com/depprobe/depprobe/probe/proto/memcached"
+	"github.com/depprobe/depprobe/probe/proto/mqtt"
+	"github.com/depprobe/depprobe/probe/proto/mysql"
+	"github.com/depprobe/depprobe/probe/proto/nats"
+	"github.com/depprobe/depprobe/probe/proto/postgres"
+	"github.com/depprobe/depprobe/probe/proto/redis"
 )
 
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
-	port    string // default port; empty: the URL must name one
-	network string // "tcp", "unix", "dns" (resolve only) or "file" (no network)
-	tls     bool   // a TLS handshake follows connect
-	options map[string]option
-	// prepare builds what the options need once, when the target is built
-	// (a TLS config from a CA file); its errors are configuration errors.
-	prepare func(t *Target) error
-	// handshake is the protocol step on an established connection (after
-	// TLS when the scheme has it); nil means the connect step is enough. It
-	// returns nil when ready, a *stepError naming the outcome otherwise;
-	// other errors are classified like I/O errors.
-	handshake func(ctx context.Context, conn net.Conn, t *Target) error
+	port    string   // default port; empty: the URL must name one
+	network string   // "tcp", "unix", "dns" (resolve only) or "file" (no network)
+	tls     bool     // a TLS handshake follows connect; the TLS options apply
+	alpn    []string // protocols offered in the TLS handshake (ALPN)
+	// manyHosts: the URL may name a list of hosts (a seed or bootstrap
+	// list); the others take one.
+	manyHosts bool
+	// options are the scheme's own OPTION=VALUE pairs, for help and for
+	// "unknown option" messages; optional= and the TLS options are
+	// everyone's (see optionNames).
+	options []option
+	// bind checks a target's own options and returns its protocol step
+	// with them bound; nil bind (or a nil Check) means the connect step is
+	// enough. Its errors are configuration errors.
+	bind func(values map[string]string) (proto.Check, []error)
+	// local is the protocol step of a scheme without a network (file://).
+	local func(ctx context.Context, in proto.Input) error
 }
 
-// option is one OPTION=VALUE a scheme accepts.
-type option struct {
-	help string
-	set  func(c *config, value string) error
+// option is one OPTION=VALUE a scheme accepts, as help shows it.
+type option struct{ name, help string }
+
+// typedOption is one option of a scheme whose options are of type O.
+type typedOption[O any] struct {
+	option
+	set func(o *O, value string) error
 }
 
-// config is what a target's options set. The zero value means defaults.
-type config struct {
-	statusMin, statusMax int // http: ready status range; zero: 200-399
-	caFile               string
-	serverName           string
-	insecure             bool
-	tls                  *tls.Config // built by prepareTLS
-	service              string      // grpc: the service whose health to check; empty: the server
+// protocol makes s a scheme whose protocol step is check, with options of
+// its own type O set by opts.
+func protocol[O any](s scheme, check func(context.Context, net.Conn, proto.Input, O) error, opts ...typedOption[O]) *scheme {
+	for _, o := range opts {
+		s.options = append(s.options, o.option)
+	}
+	s.bind = func(values map[string]string) (proto.Check, []error) {
+		var (
+			o    O
+			errs []error
+		)
+		for _, opt := range opts {
+			v, ok := values[opt.name]
+			if !ok {
+				continue
+			}
+			if err := opt.set(&o, v); err != nil {
+				errs = append(errs, fmt.Errorf("option %s=%q: %v", opt.name, v, err))
+			}
+		}
+		return func(ctx context.Context, conn net.Conn, in proto.Input) error { return check(ctx, conn, in, o) }, errs
+	}
+	return &s
+}
+
+// noOptions adapts a check that takes no options to protocol.
+func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, struct{}) error {
+	return func(ctx context.Context, conn net.Conn, in proto.Input, _ struct{}) error {
+		return check(ctx, conn, in)
+	}
 }
 
 // schemes is every scheme depprobe knows.
 var schemes = map[string]*scheme{
 	"tcp":   {network: "tcp"},
 	"unix":  {network: "unix"},
-	"http":  {port: "80", network: "tcp", options: httpOptions, handshake: httpCheck},
-	"https": {port: "443", network: "tcp", tls: true, options: withTLS(httpOptions), prepare: prepareTLS, handshake: httpCheck},
-	"tls":   {network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS},
+	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption),
+	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption),
+	"tls":   {network: "tcp", tls: true},
 	"dns":   {network: "dns"},
-	"file":  {network: "file", handshake: fileCheck},
+	"file":  {network: "file", local: file.Check},
 
-	"postgres":   {port: "5432", network: "tcp", handshake: postgresCheck},
-	"postgresql": {port: "5432", network: "tcp", handshake: postgresCheck},
-	"mysql":      {port: "3306", network: "tcp", handshake: mysqlCheck},
-	"mariadb":    {port: "3306", network: "tcp", handshake: mysqlCheck},
-	"redis":      {port: "6379", network: "tcp", handshake: redisCheck},
-	"rediss":     {port: "6379", network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS, handshake: redisCheck},
-	"amqp":       {port: "5672", network: "tcp", handshake: amqpCheck},
-	"amqps":      {port: "5671", network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS, handshake: amqpCheck},
-	"nats":       {port: "4222", network: "tcp", handshake: natsCheck},
-	"mqtt":       {port: "1883", network: "tcp", handshake: mqttCheck},
-	"mqtts":      {port: "8883", network: "tcp", tls: true, options: tlsOptions, prepare: prepareTLS, handshake: mqttCheck},
-	"grpc":       {network: "tcp", options: grpcOptions, handshake: grpcCheck},
-	"grpcs":      {network: "tcp", tls: true, options: withTLS(grpcOptions), prepare: prepareGRPCTLS, handshake: grpcCheck},
+	"postgres":   protocol(scheme{port: "5432", network: "tcp"}, noOptions(postgres.Check)),
+	"postgresql": protocol(scheme{port: "5432", network: "tcp"}, noOptions(postgres.Check)),
+	"mysql":      protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
+	"mariadb":    protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
+	"redis":      protocol(scheme{port: "6379", network: "tcp"}, noOptions(redis.Check)),
+	"rediss":     protocol(scheme{port: "6379", network: "tcp", tls: true}, noOptions(redis.Check)),
+	"amqp":       protocol(scheme{port: "5672", network: "tcp"}, noOptions(amqp.Check)),
+	"amqps":      protocol(scheme{port: "5671", network: "tcp", tls: true}, noOptions(amqp.Check)),
+	"nats":       protocol(scheme{port: "4222", network: "tcp"}, noOptions(nats.Check)),
+	"mqtt":       protocol(scheme{port: "1883", network: "tcp"}, noOptions(mqtt.Check)),
+	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
+	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
+	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption),
+	// gRPC servers require ALPN "h2".
+	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption),
 }
 
-var grpcOptions = map[string]option{
-	"service": {help: "the service whose health to check (grpc.health.v1 HealthCheckRequest.service); default: the server as a whole", set: func(c *config, v string) error {
-		c.service = v
-		return nil
-	}},
-}
-
-var tlsOptions = map[string]option{
-	"ca": {help: "PEM file of the CA(s) that sign the server's certificate, instead of the system's", set: func(c *config, v string) error {
-		c.caFile = v
-		return nil
-	}},
-	"servername": {help: "name to verify the certificate against and send as SNI, instead of the URL's host", set: func(c *config, v string) error {
-		c.serverName = v
-		return nil
-	}},
-	"insecure": {help: "true: skip certificate verification (the handshake must still succeed)", set: func(c *config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return errors.New("want true or false")
-		}
-		c.insecure = b
-		return nil
-	}},
-}
-
-var httpOptions = map[string]option{
-	"status": {help: "ready status codes: one code (204) or a range (200-299); default 200-399", set: func(c *config, v string) error {
+var statusOption = typedOption[http.Options]{
+	option{"status", "ready status codes: one code (204) or a range (200-299); default 200-399"},
+	func(o *http.Options, v string) error {
 		lo, hi, isRange := strings.Cut(v, "-")
 		if !isRange {
 			hi = lo
@@ -108,50 +127,187 @@ var httpOptions = map[string]option{
 		if err1 != nil || err2 != nil || min < 100 || max > 599 || min > max {
 			return errors.New("want a status code or a range of codes from 100 to 599, e.g. 200-299")
 		}
-		c.statusMin, c.statusMax = min, max
+		o.StatusMin, o.StatusMax = min, max
+		return nil
+	},
+}
+
+var serviceOption = typedOption[grpc.Options]{
+	option{"service", "the service whose health to check (grpc.health.v1 HealthCheckRequest.service); default: the server as a whole"},
+	func(o *grpc.Options, v string) error {
+		o.Service = v
+		return nil
+	},
+}
+
+// tlsOptions are the options of every scheme with a TLS step.
+type tlsOptions struct {
+	caFile, serverName string
+	insecure           bool
+}
+
+var tlsOptionList = []typedOption[tlsOptions]{
+	{option{"ca", "PEM file of the CA(s) that sign the server's certificate, instead of the system's"}, func(o *tlsOptions, v string) error {
+		o.caFile = v
+		return nil
+	}},
+	{option{"servername", "name to verify the certificate against and send as SNI, instead of the URL's host"}, func(o *tlsOptions, v string) error {
+		o.serverName = v
+		return nil
+	}},
+	{option{"insecure", "true: skip certificate verification (the handshake must still succeed)"}, func(o *tlsOptions, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		o.insecure = b
 		return nil
 	}},
 }
 
-// withTLS adds the TLS options to a scheme's own.
-func withTLS(opts map[string]option) map[string]option {
-	m := maps.Clone(tlsOptions)
-	maps.Copy(m, opts)
-	return m
-}
-
-// prepareTLS builds the target's TLS config: the CA file is read now, so a
-// missing or bad file is a configuration error, not "not ready".
-func prepareTLS(t *Target) error {
+// tlsConfig builds a target's TLS config from its options: the CA file is
+// read now, so a missing or bad file is a configuration error, not "not
+// ready".
+func (sc *scheme) tlsConfig(host string, values map[string]string) (*tls.Config, []error) {
+	var (
+		o    tlsOptions
+		errs []error
+	)
+	for _, opt := range tlsOptionList {
+		if v, ok := values[opt.name]; ok {
+			if err := opt.set(&o, v); err != nil {
+				errs = append(errs, fmt.Errorf("option %s=%q: %v", opt.name, v, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	c := &tls.Config{
-		ServerName:         t.host,
-		InsecureSkipVerify: t.cfg.insecure,
+		ServerName:         host,
+		InsecureSkipVerify: o.insecure,
 		MinVersion:         tls.VersionTLS12,
+		NextProtos:         sc.alpn,
 	}
-	if t.cfg.serverName != "" {
-		c.ServerName = t.cfg.serverName
+	if o.serverName != "" {
+		c.ServerName = o.serverName
 	}
-	if t.cfg.caFile != "" {
-		pem, err := os.ReadFile(t.cfg.caFile)
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
 		if err != nil {
-			return fmt.Errorf("option ca=%q: %w", t.cfg.caFile, errors.Unwrap(err))
+			return nil, []error{fmt.Errorf("option ca=%q: %w", o.caFile, errors.Unwrap(err))}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("option ca=%q: no PEM certificate in the file", t.cfg.caFile)
+			return nil, []error{fmt.Errorf("option ca=%q: no PEM certificate in the file", o.caFile)}
 		}
 		c.RootCAs = pool
 	}
-	t.cfg.tls = c
-	return nil
+	return c, nil
+}
+
+// accepts reports whether the scheme takes option name (optional= aside).
+func (sc *scheme) accepts(name string) bool {
+	return slices.Contains(optionNames(sc), name)
 }
 
 func schemeNames() []string { return slices.Sorted(maps.Keys(schemes)) }
 
 // optionNames lists the options a scheme accepts, optional=true included.
 func optionNames(sc *scheme) []string {
-	return append(slices.Sorted(maps.Keys(sc.options)), "optional")
+	var names []string
+	for _, o := range sc.options {
+		names = append(names, o.name)
+	}
+	if sc.tls {
+		for _, o := range tlsOptionList {
+			names = append(names, o.name)
+		}
+	}
+	slices.Sort(names)
+	return append(names, "optional")
 }
 
 // Schemes lists the URL schemes depprobe knows, sorted.
 func Schemes() []string { return schemeNames() }
+
+// family documents the schemes that share a protocol (aliases, TLS
+// variants), for `depprobe help` and the README's scheme summary.
+type family struct {
+	schemes []string
+	form    string // how a URL is written
+	ready   string // when a target is ready
+	byHand  string // what a person would run for the same check
+}
+
+// families lists every scheme once, in the order help and docs show them.
+var families = []family{
+	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established", "`nc -z host port`"},
+	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
+	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
+	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
+	{[]string{"postgres", "postgresql"}, "`postgres://[user@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready)", "`pg_isready`"},
+	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
+	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
+	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
+	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
+	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
+	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
+	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
+	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
+	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},
+}
+
+// SchemeDoc describes schemes that share a protocol (an alias, a TLS
+// variant), for help and docs. Text may hold Markdown code spans.
+type SchemeDoc struct {
+	Schemes []string    // "http", "https"
+	Ports   []string    // each scheme's default port; "" where the URL must name one or has none
+	Form    string      // how a URL is written
+	Ready   string      // when a target is ready
+	ByHand  string      // what a person would run for the same check
+	Options []OptionDoc // the options these schemes take, optional= aside
+}
+
+// OptionDoc is one OPTION=VALUE.
+type OptionDoc struct {
+	Name, Help string
+	Schemes    []string // which of the family's schemes take it
+}
+
+// OptionalHelp is the help of optional=true, which every scheme takes.
+const OptionalHelp = "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"
+
+// SchemeDocs describes every scheme, from the table that probes them: the
+// one source of `depprobe help` and the README's scheme summary.
+func SchemeDocs() []SchemeDoc {
+	docs := make([]SchemeDoc, len(families))
+	for i, f := range families {
+		d := SchemeDoc{Schemes: f.schemes, Form: f.form, Ready: f.ready, ByHand: f.byHand}
+		var names []string
+		takers := map[string][]string{}
+		helps := map[string]string{}
+		for _, name := range f.schemes {
+			sc := schemes[name]
+			d.Ports = append(d.Ports, sc.port)
+			opts := sc.options
+			if sc.tls {
+				for _, o := range tlsOptionList {
+					opts = append(opts, o.option)
+				}
+			}
+			for _, o := range opts {
+				if takers[o.name] == nil {
+					names = append(names, o.name)
+				}
+				takers[o.name] = append(takers[o.name], name)
+				helps[o.name] = o.help
+			}
+		}
+		for _, n := range names {
+			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n]})
+		}
+		docs[i] = d
+	}
+	return docs
+}

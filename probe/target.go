@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
 // Spec is one target as written by a user, before it is checked:
@@ -54,10 +57,15 @@ func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
 
 // ParseSpecs splits text into target specs. Targets are separated by commas
 // or newlines; blank entries and lines whose first non-blank character is '#'
-// are skipped. Within an entry, fields are separated by spaces or tabs: the
+// are skipped. A comma inside a URL's authority (after "://", before the
+// first '/', '?', '#' or blank) that is followed by something other than a
+// blank or `[NAME=]scheme://` separates hosts of that URL, not targets:
+// `kafka://k1:9092,k2:9092` is one target, `tcp://a:1,tcp://b:2` two.
+// Within an entry, fields are separated by spaces or tabs: the
 // first is `[NAME=]URL`, where NAME is everything before the first '=' that
-// comes before "://"; the others are OPTION=VALUE. A comma or a space inside a
-// URL must be percent-encoded. source names the origin in error messages.
+// comes before "://"; the others are OPTION=VALUE. Any other comma or space
+// inside a URL must be percent-encoded. source names the origin in error
+// messages.
 //
 // ParseSpecs checks the grammar only; New checks what a spec means. Every
 // problem is reported, joined with errors.Join; the specs without problems
@@ -73,7 +81,7 @@ func ParseSpecs(source, text string) ([]Spec, error) {
 		if trimmed := strings.TrimSpace(line); strings.HasPrefix(trimmed, "#") {
 			continue
 		}
-		for entry := range strings.SplitSeq(line, ",") {
+		for _, entry := range entries(line) {
 			fields := strings.Fields(entry)
 			if len(fields) == 0 {
 				continue
@@ -89,6 +97,47 @@ func ParseSpecs(source, text string) ([]Spec, error) {
 		}
 	}
 	return specs, errors.Join(errs...)
+}
+
+// entries splits one line at the commas that separate targets: every comma
+// but one inside a URL's authority that a host of the same URL follows.
+func entries(line string) []string {
+	var (
+		out       []string
+		start     int
+		authority bool // inside a URL's authority
+	)
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case strings.HasPrefix(line[i:], "://"):
+			authority = true
+			i += len("://") - 1
+		case c == ',':
+			if authority && hostFollows(line[i+1:]) {
+				continue
+			}
+			out = append(out, line[start:i])
+			start, authority = i+1, false
+		case strings.IndexByte("/?# \t\r\n", c) >= 0:
+			authority = false
+		}
+	}
+	return append(out, line[start:])
+}
+
+// hostFollows reports whether the text after a comma in a URL's authority
+// is another host of that URL: not a blank, a comma or the end of the line,
+// and not the start of a target, `[NAME=]scheme://`.
+func hostFollows(s string) bool {
+	if s == "" || strings.IndexByte(" \t\r\n,", s[0]) >= 0 {
+		return false
+	}
+	word := s
+	if end := strings.IndexAny(s, ", \t\r\n"); end >= 0 {
+		word = s[:end]
+	}
+	sep := strings.Index(word, "://")
+	return sep < 0 || strings.ContainsAny(word[:sep], "/?#@")
 }
 
 func parseSpec(where string, fields []string) (Spec, error) {
@@ -141,14 +190,29 @@ type Target struct {
 	Optional bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// Version is depprobe's version, sent as User-Agent: depprobe/<Version>
+	// by http(s):// and grpc(s)://; empty means "(devel)". Callers set it
+	// (the command: the version it prints).
+	Version string
 
 	url    *url.URL // holds the password: never print it, use redacted
 	scheme *scheme
-	host   string // host name or IP literal, without brackets; empty for unix:// and file://
-	port   string
-	path   string // unix:// socket or file:// path
-	cfg    config // what the scheme's options set
-	source string // where the spec came from, for error messages
+	host   string   // host name or IP literal, without brackets; empty for unix:// and file://
+	port   string   // the port, the scheme's default filled in
+	hosts  []string // every host:port of the URL's authority, the first one included
+	path   string   // unix:// socket or file:// path
+	in     proto.Input
+	check  proto.Check // the protocol step with the target's options bound; nil: none
+	source string      // where the spec came from, for error messages
+}
+
+// userAgent is what the protocols that speak HTTP send: "depprobe/<version>",
+// the version the caller set (Version).
+func (t *Target) userAgent() string {
+	if t.Version == "" {
+		return "depprobe/(devel)"
+	}
+	return "depprobe/" + t.Version
 }
 
 // URL is the target's URL with passwords and query values masked.
@@ -165,6 +229,11 @@ func (t *Target) Address() string {
 	return net.JoinHostPort(t.host, t.port)
 }
 
+// Hosts is every host:port the URL's authority names, in order: one for
+// every scheme depprobe has today; a scheme that takes a list of hosts (a
+// seed or bootstrap list, `kafka://k1:9092,k2:9092`) gets them all.
+func (t *Target) Hosts() []string { return slices.Clone(t.hosts) }
+
 // New checks a spec and builds its target: a known scheme, a host and port
 // where the scheme needs them, known options with valid values, readable CA
 // files. The name defaults to one derived from the URL (see DefaultName).
@@ -174,7 +243,8 @@ func New(s Spec) (*Target, error) {
 	if where == "" {
 		where = "target"
 	}
-	u, err := url.Parse(s.URL)
+	first, hostList := splitHosts(s.URL)
+	u, err := url.Parse(first)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q is not a valid URL: %v", where, redactRaw(s.URL), unwrapURLError(err))
 	}
@@ -207,38 +277,132 @@ func New(s Spec) (*Target, error) {
 		if p, err := strconv.ParseUint(t.port, 10, 16); err != nil || p == 0 {
 			errs = append(errs, fmt.Errorf("%s: %q: needs a port from 1 to 65535", where, redact(u)))
 		}
+		t.hosts = []string{net.JoinHostPort(t.host, t.port)}
+	}
+	switch {
+	case len(hostList) > 1 && sc.manyHosts:
+		t.hosts = t.hosts[:0]
+		for _, h := range hostList {
+			hp, err := hostPort(h, sc.port)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q: host %d of %d: %v", where, redact(u), len(t.hosts)+1, len(hostList), err))
+			}
+			t.hosts = append(t.hosts, hp)
+		}
+	case len(hostList) > 1:
+		// No scheme takes a list of hosts yet: say how to write them as
+		// targets of their own.
+		one := make([]string, len(hostList))
+		for i, h := range hostList {
+			c := *u
+			c.Host = h
+			one[i] = redact(&c)
+		}
+		errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host; for %s targets write %s", where, redact(u), u.Scheme, numberWord(len(hostList)), strings.Join(one, ",")))
 	}
 	for k, v := range s.Options {
-		if k == "optional" { // every scheme's
+		switch {
+		case k == "optional": // every scheme's
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: option optional=%q: want true or false", where, v))
 			}
 			t.Optional = b
-			continue
-		}
-		opt, ok := sc.options[k]
-		if !ok {
+		case !sc.accepts(k):
 			errs = append(errs, fmt.Errorf("%s: %q: unknown option %q for %s://; known: %s", where, redact(u), k, u.Scheme, strings.Join(optionNames(sc), ", ")))
-			continue
 		}
-		if err := opt.set(&t.cfg, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: option %s=%q: %v", where, k, v, err))
+	}
+	if sc.bind != nil {
+		check, bindErrs := sc.bind(s.Options)
+		for _, err := range bindErrs {
+			errs = append(errs, fmt.Errorf("%s: %v", where, err))
 		}
+		t.check = check
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	if sc.prepare != nil {
-		if err := sc.prepare(t); err != nil {
-			return nil, fmt.Errorf("%s: %q: %v", where, redact(u), err)
+	t.in = t.input()
+	if sc.tls {
+		c, tlsErrs := sc.tlsConfig(t.host, s.Options)
+		if len(tlsErrs) > 0 {
+			return nil, fmt.Errorf("%s: %q: %v", where, redact(u), errors.Join(tlsErrs...))
 		}
+		t.in.TLS = c
 	}
 	if t.Name == "" {
 		t.Name = DefaultName(t)
 	}
 	t.Kubernetes = clusterName(t.host)
 	return t, nil
+}
+
+// input is what the target's protocol step is given of it.
+func (t *Target) input() proto.Input {
+	in := proto.Input{
+		Addr:       t.Address(),
+		Host:       t.host,
+		Authority:  t.url.Host,
+		Path:       t.url.Path,
+		RequestURI: t.url.RequestURI(),
+	}
+	if t.path != "" {
+		in.Path = t.path
+	}
+	if u := t.url.User; u != nil {
+		in.HasUser, in.User = true, u.Username()
+		in.Password, in.HasPassword = u.Password()
+	}
+	return in
+}
+
+// numberWord says small numbers in words, as a sentence does.
+func numberWord(n int) string {
+	if words := []string{"no", "one", "two", "three", "four", "five"}; n < len(words) {
+		return words[n]
+	}
+	return strconv.Itoa(n)
+}
+
+// hostPort checks one host of a list, "host[:port]", and fills in the
+// default port.
+func hostPort(h, defaultPort string) (string, error) {
+	u, err := url.Parse("x://" + h)
+	if err != nil || u.Hostname() == "" || u.User != nil || u.Path != "" || u.RawQuery != "" {
+		return "", errors.New("write host or host:port")
+	}
+	port := u.Port()
+	if port == "" {
+		port = defaultPort
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return "", errors.New("needs a port from 1 to 65535")
+	}
+	return net.JoinHostPort(u.Hostname(), port), nil
+}
+
+// splitHosts finds a list of hosts in a URL's authority (after "://",
+// before the first '/', '?' or '#'; after the userinfo): it returns the URL
+// with only the first host, for url.Parse, and every host as written; nil
+// when the authority names one host or none.
+func splitHosts(raw string) (first string, hosts []string) {
+	sep := strings.Index(raw, "://")
+	if sep < 0 {
+		return raw, nil
+	}
+	start := sep + len("://")
+	end := len(raw)
+	if i := strings.IndexAny(raw[start:], "/?#"); i >= 0 {
+		end = start + i
+	}
+	if at := strings.LastIndexByte(raw[start:end], '@'); at >= 0 {
+		start += at + 1
+	}
+	if !strings.Contains(raw[start:end], ",") {
+		return raw, nil
+	}
+	hosts = strings.Split(raw[start:end], ",")
+	return raw[:start] + hosts[0] + raw[end:], hosts
 }
 
 // Targets builds every spec. A derived name that clashes with another name

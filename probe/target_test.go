@@ -27,6 +27,16 @@ func TestParseSpecs(t *testing.T) {
 			want: []probe.Spec{{URL: "http://x/?a=b", Source: "T, target 1"}}},
 		{name: "equals sign in a name-less url's query with a name", text: "web=http://x/?a=b",
 			want: []probe.Spec{{Name: "web", URL: "http://x/?a=b", Source: "T, target 1"}}},
+		{name: "hosts of one url", text: "kafka://k1:9092,k2:9092 topic=x",
+			want: []probe.Spec{{URL: "kafka://k1:9092,k2:9092", Options: map[string]string{"topic": "x"}, Source: "T, target 1"}}},
+		{name: "hosts with userinfo and a path", text: "mongodb://u:p@m1,m2:27018,[::1]/app?replicaSet=rs,m=tcp://x:1",
+			want: []probe.Spec{{URL: "mongodb://u:p@m1,m2:27018,[::1]/app?replicaSet=rs", Source: "T, target 1"}, {Name: "m", URL: "tcp://x:1", Source: "T, target 2"}}},
+		{name: "a url after the comma is a target", text: "tcp://a:1,tcp://b:2,c=tcp://c:3",
+			want: []probe.Spec{{URL: "tcp://a:1", Source: "T, target 1"}, {URL: "tcp://b:2", Source: "T, target 2"}, {Name: "c", URL: "tcp://c:3", Source: "T, target 3"}}},
+		{name: "a blank after the comma ends the target", text: "tcp://a:1, b:2",
+			error: `T, target 2: "b:2" is not a URL`},
+		{name: "a comma after the path separates targets", text: "http://a/x,y",
+			error: `T, target 2: "y" is not a URL`},
 		{name: "not a url", text: "db:5432", error: `T, target 1: "db:5432" is not a URL`},
 		{name: "bad name", text: "my db=tcp://a:1", error: `T, target 1: "my" is not a URL`},
 		{name: "bad name chars", text: "-db=tcp://a:1", error: `name "-db"`},
@@ -84,6 +94,8 @@ func TestNewErrors(t *testing.T) {
 		{"bad optional", "tcp://a:1 optional=maybe", `option optional="maybe": want true or false`},
 		{"missing ca file", "https://a ca=/nonexistent/ca.pem", `option ca="/nonexistent/ca.pem": no such file or directory`},
 		{"invalid url", "http://a%zz", "not a valid URL"},
+		{"one host only", "tcp://a:1,b:2", "tcp:// takes one host; for two targets write tcp://a:1,tcp://b:2"},
+		{"one host only, secret masked", "redis://:pw@a,b:7000/1", "redis:// takes one host; for two targets write redis://:xxxxx@a/1,redis://:xxxxx@b:7000/1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +200,11 @@ func FuzzParseSpecs(f *testing.F) {
 		"unix:///run/app.sock",
 		"=tcp://a:1",
 		"tcp://a:1 k=v k=w",
+		"kafka://k1:9092,k2:9092 topic=x",
+		"tcp://a:1,tcp://b:2",
+		"m=mongodb://u:SECRETPW@m1,m2:27018/app?replicaSet=rs,tcp://x:1",
+		"a=tcp://[::1]:1,[::2]:2, b=tcp://c:3,",
+		"tcp://a:1,b=tcp://c:3 ,x",
 	} {
 		f.Add(s)
 	}
@@ -199,6 +216,14 @@ func FuzzParseSpecs(f *testing.F) {
 			}
 			if s.Name != "" && (strings.ContainsAny(s.Name, " ,=\n") || len(s.Name) > 63) {
 				t.Errorf("spec name %q is not plain", s.Name)
+			}
+			// A comma left in a URL separates hosts: a host follows it,
+			// never a blank or another target.
+			for i := strings.IndexByte(s.URL, ','); i >= 0; i = nextComma(s.URL, i) {
+				rest := s.URL[i+1:]
+				if rest == "" || strings.ContainsAny(rest[:1], " \t,") || looksLikeTarget(rest) {
+					t.Errorf("spec URL %q: the comma at %d should have ended the target", s.URL, i)
+				}
 			}
 			for k, v := range s.Options {
 				if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n,") {
@@ -217,4 +242,23 @@ func FuzzParseSpecs(f *testing.F) {
 			t.Errorf("ParseSpecs error leaks the password: %v", err)
 		}
 	})
+}
+
+// nextComma is the index of the next comma in s after i, -1 when none.
+func nextComma(s string, i int) int {
+	if j := strings.IndexByte(s[i+1:], ','); j >= 0 {
+		return i + 1 + j
+	}
+	return -1
+}
+
+// looksLikeTarget reports whether s starts with [NAME=]scheme:// before any
+// '/', '?', '#', '@', comma or blank.
+func looksLikeTarget(s string) bool {
+	end := strings.IndexAny(s, ", \t\n")
+	if end < 0 {
+		end = len(s)
+	}
+	sep := strings.Index(s[:end], "://")
+	return sep >= 0 && !strings.ContainsAny(s[:sep], "/?#@")
 }

@@ -17,21 +17,29 @@ type Backoff struct {
 	Jitter     float64       // each wait is randomized by ± this fraction, so pods that start together spread out
 }
 
-// CostlyFactor is how many times longer Wait waits after an outcome that
-// cost the dependency work (not_ready, unexpected, reset, closed) than after
-// one that cost it nothing (refused): a server that says "starting up" is
-// busy starting up, and depprobe should not keep it from doing so.
+// CostlyFactor is how many times longer the loop waits after an outcome
+// that cost the dependency work (not_ready, unexpected, reset, closed) than
+// after one that cost it nothing (refused): a server that says "starting
+// up" is busy starting up, and depprobe should not keep it from doing so.
 const CostlyFactor = 5
 
-// Policy is how Wait retries one target. The zero value retries at once and
-// forever; cmd fills it from DEPPROBE_* variables.
+// Policy is how Wait and Watch retry one target. The zero value retries at
+// once and forever; cmd fills it from its configuration.
 type Policy struct {
 	AttemptTimeout time.Duration // each attempt's own deadline, all steps together; 0: only ctx's
-	MaxTimeouts    int           // consecutive timed-out (or unreachable) attempts that end the wait; 0: never
+	MaxTimeouts    int           // consecutive timed-out (or unreachable) attempts that end a wait; 0: never
 	Backoff        Backoff
-	// Timer replaces the real timer between attempts, so tests need not
-	// sleep through backoff; nil means a real timer.
-	Timer backoff.Timer
+
+	timer timer // the waits between attempts; nil: real timers (tests set it, see export_test.go)
+}
+
+// timer is what the loop waits on between attempts: a real time.Timer,
+// or in this package's tests one that fires at once and records the waits.
+// One timer serves one loop.
+type timer interface {
+	Start(d time.Duration) // arms the timer to fire after d
+	C() <-chan time.Time
+	Stop()
 }
 
 // Errors that Wait returns when it gives up before ctx is done. The returned
@@ -41,59 +49,101 @@ var (
 	ErrTimeouts = errors.New("too many consecutive timeouts")
 )
 
-// Wait probes t until it is ready, its outcome is fatal (cert_invalid,
-// auth_failed), MaxTimeouts consecutive attempts time out, or ctx is done.
-// observe, when not nil, is called with every attempt's result from Wait's
-// goroutine (but not for an attempt cut short by ctx's cancellation).
-//
-// Wait returns the last result (the diagnosis to report; zero if no attempt
-// ran) and nil when ready, an error wrapping ErrFatal or ErrTimeouts, or
-// ctx.Err(). Each call makes its own backoff: Wait is safe to call
-// concurrently for different targets.
-func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Result, error) {
+// decision is what a policy makes of an attempt's result.
+type decision struct {
+	stop  bool  // return err
+	err   error // why, when stop; nil: ready
+	ready bool  // the target is ready: the backoff starts over
+	slow  bool  // wait at least the interval before the next attempt
+}
+
+// loop is the one retry loop under Wait and Watch: attempt → observe →
+// streak (of consecutive timed-out attempts) → decide, then wait the
+// backoff (CostlyFactor times longer after a costly outcome) or, where the
+// policy says slow, at least interval, jittered. It returns when decide
+// says stop, or when ctx is done, with the last result that ended on its
+// own: an attempt cut short by ctx says less than the one before it, and is
+// returned only when it was the first (its outcome is then Canceled, or
+// Timeout for a deadline; Result.Diagnosis says "not yet checked").
+// observe sees every result but a cut-short one.
+func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, observe func(Result), decide func(r Result, streak int) decision) (Result, error) {
 	var (
-		last     Result
-		timeouts int
-		bo       = p.Backoff.exponential()
-		next     = &outcomeBackOff{b: bo}
+		last   Result
+		streak int
+		bo     = p.Backoff.exponential()
+		tm     = p.timer
 	)
-	op := func() error {
+	if tm == nil {
+		tm = &realTimer{}
+	}
+	defer tm.Stop()
+	for {
 		r := attemptOnce(ctx, t, p.AttemptTimeout)
 		if r.Outcome == Canceled || (last.Target != "" && ended(ctx)) {
-			// Cut short by the caller: the attempt before says more. The
-			// deadline may have passed before ctx says so, and
-			// backoff.Permanent(nil) would be success.
-			err := ctx.Err()
-			if err == nil {
-				err = context.DeadlineExceeded
+			if last.Target == "" {
+				last = r
 			}
-			return backoff.Permanent(err)
+			return last, ctxErr(ctx)
 		}
 		last = r
-		next.last = r.Outcome
 		if observe != nil {
 			observe(r)
 		}
+		if r.Outcome.TimedOut() {
+			streak++
+		} else {
+			streak = 0
+		}
+		d := decide(r, streak)
+		switch {
+		case d.stop:
+			return r, d.err
+		case ctx.Err() != nil: // no wait to start
+			return last, ctx.Err()
+		}
+		var wait time.Duration
+		if d.ready {
+			bo.Reset()
+		} else {
+			wait = bo.NextBackOff()
+			if costly(r.Outcome) {
+				wait *= CostlyFactor
+			}
+		}
+		if d.slow && wait < interval {
+			wait = jitter(interval, p.Backoff.Jitter) // the backoff jitters its own waits
+		}
+		tm.Start(wait)
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-tm.C():
+		}
+	}
+}
+
+// Wait probes t until it is ready, its outcome is fatal (cert_invalid,
+// auth_failed), MaxTimeouts consecutive attempts time out, or ctx is done.
+// observe, when not nil, is called with every attempt's result from Wait's
+// goroutine (but not for an attempt cut short by ctx).
+//
+// Wait returns the last result (the diagnosis to report) and nil when
+// ready, an error wrapping ErrFatal or ErrTimeouts, or ctx.Err(). When ctx
+// ends the first attempt, that attempt's result is returned: outcome
+// Canceled (or Timeout for ctx's deadline), the step it was in and the
+// time it took. Wait is safe to call concurrently for different targets.
+func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Result, error) {
+	return p.loop(ctx, t, 0, observe, func(r Result, streak int) decision {
 		switch {
 		case r.Ready():
-			return nil
+			return decision{stop: true}
 		case r.Outcome.Fatal():
-			return backoff.Permanent(fmt.Errorf("%w: %s", ErrFatal, r.Outcome))
-		case r.Outcome.TimedOut():
-			timeouts++
-			if p.MaxTimeouts > 0 && timeouts >= p.MaxTimeouts {
-				return backoff.Permanent(fmt.Errorf("%w: %d attempts in a row (DEPPROBE_MAX_TIMEOUTS=%d)", ErrTimeouts, timeouts, p.MaxTimeouts))
-			}
-		default:
-			timeouts = 0
+			return decision{stop: true, err: fmt.Errorf("%w: %s", ErrFatal, r.Outcome)}
+		case p.MaxTimeouts > 0 && streak >= p.MaxTimeouts:
+			return decision{stop: true, err: fmt.Errorf("%w: %d attempts in a row", ErrTimeouts, streak)}
 		}
-		return errors.New(r.Summary())
-	}
-	err := backoff.RetryNotifyWithTimer(op, backoff.WithContext(next, ctx), nil, p.Timer)
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	return last, err
+		return decision{}
+	})
 }
 
 func (b Backoff) exponential() *backoff.ExponentialBackOff {
@@ -106,23 +156,6 @@ func (b Backoff) exponential() *backoff.ExponentialBackOff {
 	)
 }
 
-// outcomeBackOff stretches the wait after costly outcomes by CostlyFactor.
-// Like the backoff it wraps, it is not safe for concurrent use.
-type outcomeBackOff struct {
-	b    *backoff.ExponentialBackOff
-	last Outcome
-}
-
-func (o *outcomeBackOff) Reset() { o.b.Reset() }
-
-func (o *outcomeBackOff) NextBackOff() time.Duration {
-	d := o.b.NextBackOff()
-	if d != backoff.Stop && o.last.costly() {
-		d *= CostlyFactor
-	}
-	return d
-}
-
 // ended reports whether ctx is done or its deadline has passed: a dial can
 // time out on the deadline a moment before the context says so.
 func ended(ctx context.Context) bool {
@@ -131,4 +164,13 @@ func ended(ctx context.Context) bool {
 	}
 	deadline, ok := ctx.Deadline()
 	return ok && !time.Now().Before(deadline)
+}
+
+// ctxErr is ctx's error once ended says so, which may be a moment before
+// ctx does.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,13 +43,18 @@ func (f *fakeTimer) Waits() []time.Duration {
 	return slices.Clone(f.waits)
 }
 
+// policy is the tests' retry policy; with a fake timer its waits are not
+// slept through, with nil they are real.
 func policy(timer *fakeTimer) probe.Policy {
-	return probe.Policy{
+	p := probe.Policy{
 		AttemptTimeout: time.Second,
 		MaxTimeouts:    3,
 		Backoff:        probe.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2},
-		Timer:          timer,
 	}
+	if timer == nil {
+		return p
+	}
+	return probe.WithTimer(p, timer)
 }
 
 func TestWaitRefusedThenReady(t *testing.T) {
@@ -121,8 +127,8 @@ func TestWaitGivesUpAfterMaxTimeouts(t *testing.T) {
 	if attempts != 3 || r.Outcome != probe.Timeout || r.Step != probe.Protocol {
 		t.Errorf("attempts, step, outcome = %d, %s, %s; want 3, protocol, timeout", attempts, r.Step, r.Outcome)
 	}
-	if !strings.Contains(err.Error(), "DEPPROBE_MAX_TIMEOUTS=3") {
-		t.Errorf("error %q does not name the limit", err)
+	if !strings.Contains(err.Error(), "3 attempts in a row") {
+		t.Errorf("error %q does not say how many", err)
 	}
 
 	// MaxTimeouts = 0: timeouts never end the wait; only ctx does.
@@ -154,8 +160,7 @@ func TestWaitFatalGivesUpAtOnce(t *testing.T) {
 func TestWaitDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	p := policy(nil)
-	p.Timer = nil // a real timer: the deadline must cut the backoff's wait
+	p := policy(nil) // a real timer: the deadline must cut the backoff's wait
 	r, err := probe.Wait(ctx, target(t, "tcp://"+refusedAddr(t)), p, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || r.Outcome != probe.Refused {
 		t.Errorf("Wait = %s, %v; want refused, context.DeadlineExceeded", r.Outcome, err)
@@ -241,7 +246,7 @@ func TestReporter(t *testing.T) {
 func TestWaitDeadlineNeverReady(t *testing.T) {
 	tg := target(t, "http://"+silentServer(t))
 	p := policy(nil)
-	p.Timer, p.MaxTimeouts, p.AttemptTimeout = nil, 0, 20*time.Millisecond
+	p.MaxTimeouts, p.AttemptTimeout = 0, 20*time.Millisecond
 	for i := range 10 {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(50+7*i)*time.Millisecond)
 		r, err := probe.Wait(ctx, tg, p, nil)
@@ -249,5 +254,73 @@ func TestWaitDeadlineNeverReady(t *testing.T) {
 		if err == nil || r.Ready() {
 			t.Fatalf("run %d: Wait = %s, %v; want an error, never ready", i, r.Outcome, err)
 		}
+	}
+}
+
+// TestReporterElapsedAndAttempts: elapsed counts from the Reporter's start
+// (the start of the wait) until a target changes between ready and not
+// ready, then from that change; the first line after a change says attempt
+// 1. (A first result that took 2s said "elapsed":"0s"; the first "not ready"
+// line after a ready spell said "attempt":0.)
+func TestReporterElapsedAndAttempts(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rp := probe.NewReporter(slog.New(slog.NewJSONHandler(&buf, nil)), 5*time.Second, func() time.Time { return now })
+	timeout := probe.Result{Target: "db", URL: "tcp://db:5432", Step: probe.Connect, Outcome: probe.Timeout, Start: now}
+	ok := probe.Result{Target: "db", URL: "tcp://db:5432", Step: probe.Connect, Outcome: probe.OK, Start: now}
+	for _, s := range []struct {
+		advance time.Duration
+		r       probe.Result
+	}{
+		{2 * time.Second, timeout}, // the first attempt took its whole 2s
+		{3 * time.Second, ok},
+		{time.Minute, ok},
+		{time.Second, timeout}, // down
+	} {
+		now = now.Add(s.advance)
+		rp.Observe(t.Context(), s.r)
+	}
+	now = now.Add(4 * time.Second)
+	rp.GaveUp(t.Context(), timeout, errors.New("reason"))
+	var got []string
+	for _, l := range logLines(t, &buf) {
+		got = append(got, fmt.Sprintf("%s attempt=%v elapsed=%v", l["msg"], l["attempt"], l["elapsed"]))
+	}
+	want := []string{
+		"not ready attempt=1 elapsed=2s",
+		"ready attempt=2 elapsed=5s",
+		"not ready attempt=1 elapsed=0s",
+		"gave up attempt=1 elapsed=4s",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("lines = %q, want %q", got, want)
+	}
+	if e := rp.Elapsed(); e != 70*time.Second {
+		t.Errorf("Elapsed() = %s, want 1m10s", e)
+	}
+}
+
+// TestWaitFirstAttemptCutShort: when ctx ends a target's first attempt,
+// Wait returns that attempt as "not yet checked", with the time it took,
+// the step it was in and a hint, never a zero result.
+func TestWaitFirstAttemptCutShort(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	p := policy(newFakeTimer())
+	p.AttemptTimeout = time.Hour
+	r, err := probe.Wait(ctx, target(t, "h=http://"+silentServer(t)), p, func(r probe.Result) {
+		t.Errorf("observed %s; want no result from a cut-short attempt", r.Summary())
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait error = %v, want context.Canceled", err)
+	}
+	if r.Target != "h" || r.Outcome != probe.Canceled || r.Step != probe.Protocol || r.Duration < 100*time.Millisecond || r.Hint == "" {
+		t.Errorf("Wait = %+v; want h's attempt: canceled in the protocol step after 100ms or more, with a hint", r)
+	}
+	if d := r.Diagnosis(); !strings.HasPrefix(d, "not yet checked: the attempt was cut short after ") || !strings.Contains(d, "in the protocol step") {
+		t.Errorf("Diagnosis() = %q", d)
+	}
+	if r.Summary() != "not yet checked" {
+		t.Errorf("Summary() = %q, want not yet checked", r.Summary())
 	}
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 )
 
 // Watch probes t until ctx is done, for a process that reports readiness
-// (the serve command) rather than waits for it. It never gives up because
-// of the dependency:
+// (the serve command) rather than waits for it. It runs Wait's loop with
+// another policy, and never gives up because of the dependency:
 //
 //   - while t is not ready, attempts follow p's backoff, like Wait's
 //     (CostlyFactor times longer after a costly outcome);
@@ -26,57 +24,18 @@ import (
 // that started together spread out. interval must be more than 0.
 //
 // observe is called from Watch's goroutine with every attempt's result, but
-// not for an attempt cut short by ctx's cancellation. p.Timer, when not nil,
-// replaces the real timer; a Timer is not safe for concurrent use, so give
-// each concurrent Watch its own. Watch returns when ctx is done, after the
-// attempt in flight has closed its connections.
+// not for an attempt cut short by ctx. Watch returns when ctx is done,
+// after the attempt in flight has closed its connections.
 func Watch(ctx context.Context, t *Target, p Policy, interval time.Duration, observe func(Result)) {
-	var (
-		bo       = &outcomeBackOff{b: p.Backoff.exponential()}
-		timer    = p.Timer
-		timeouts int
-	)
-	if timer == nil {
-		timer = &realTimer{}
-	}
-	defer timer.Stop()
-	for {
-		r := attemptOnce(ctx, t, p.AttemptTimeout)
-		if r.Outcome == Canceled || ctx.Err() != nil {
-			return
-		}
-		if observe != nil {
-			observe(r)
-		}
-		var (
-			d    time.Duration
-			slow bool // at least an interval
-		)
+	p.loop(ctx, t, interval, observe, func(r Result, streak int) decision {
 		switch {
 		case r.Ready():
-			bo.Reset()
-			timeouts, slow = 0, true
+			return decision{ready: true, slow: true}
 		case r.Outcome.Fatal():
-			timeouts, slow = 0, true
-			d = bo.next(r.Outcome)
-		case r.Outcome.TimedOut():
-			timeouts++
-			slow = p.MaxTimeouts > 0 && timeouts >= p.MaxTimeouts
-			d = bo.next(r.Outcome)
-		default:
-			timeouts = 0
-			d = bo.next(r.Outcome)
+			return decision{slow: true}
 		}
-		if slow && d < interval {
-			d = jitter(interval, p.Backoff.Jitter) // the backoff jitters its own waits
-		}
-		timer.Start(d)
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C():
-		}
-	}
+		return decision{slow: p.MaxTimeouts > 0 && streak >= p.MaxTimeouts}
+	})
 }
 
 // attemptOnce runs one attempt under its own deadline (none when limit is 0).
@@ -89,12 +48,6 @@ func attemptOnce(ctx context.Context, t *Target, limit time.Duration) Result {
 	return t.Probe(ctx)
 }
 
-// next is the wait after an attempt that ended with o.
-func (o *outcomeBackOff) next(last Outcome) time.Duration {
-	o.last = last
-	return o.NextBackOff()
-}
-
 // jitter randomizes d by ± fraction f.
 func jitter(d time.Duration, f float64) time.Duration {
 	if f <= 0 {
@@ -103,10 +56,8 @@ func jitter(d time.Duration, f float64) time.Duration {
 	return time.Duration(float64(d) * (1 + f*(2*rand.Float64()-1)))
 }
 
-// realTimer is a backoff.Timer on a time.Timer.
+// realTimer is the timer of production: a time.Timer.
 type realTimer struct{ t *time.Timer }
-
-var _ backoff.Timer = (*realTimer)(nil)
 
 func (r *realTimer) Start(d time.Duration) {
 	if r.t == nil {

@@ -14,14 +14,11 @@ package readiness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/depprobe/depprobe/probe"
 )
@@ -31,15 +28,11 @@ import (
 type Config struct {
 	// Policy is each attempt's time limit and the backoff while a target is
 	// not ready. MaxTimeouts never stops the probing: it is where attempts
-	// slow down to one per Interval (see probe.Watch). Policy.Timer is
-	// ignored: a timer serves one goroutine, see NewTimer.
+	// slow down to one per Interval (see probe.Watch).
 	Policy probe.Policy
 	// Interval is the period between attempts of a ready target; more
 	// than 0.
 	Interval time.Duration
-	// Optional names targets that are probed, logged, shown and measured,
-	// but do not count towards /readyz as a whole.
-	Optional []string
 	// Log receives one line per change of a target's state, as wait logs
 	// them (probe.Reporter); nil discards them.
 	Log *slog.Logger
@@ -48,9 +41,10 @@ type Config struct {
 	Remind time.Duration
 	// Version is the depprobe version for depprobe_build_info.
 	Version string
-	// NewTimer makes the timer of one target's loop, so that tests need not
-	// sleep through waits; nil means real timers.
-	NewTimer func() backoff.Timer
+	// MetricsMaxAge is how long a rendered /metrics page is served again to
+	// other scrapers; zero means DefaultMetricsMaxAge, a negative value
+	// renders every scrape (tests).
+	MetricsMaxAge time.Duration
 	// Now is the clock for since, last_success and /livez; nil means
 	// time.Now.
 	Now func() time.Time
@@ -60,7 +54,7 @@ type Config struct {
 type State struct {
 	Name     string // the target's name
 	URL      string // the target's URL, redacted
-	Optional bool   // not counted towards /readyz as a whole
+	Optional bool   // not counted towards /readyz as a whole (probe.Target.Optional)
 	// Probed is false until the first attempt has ended; a target that has
 	// not been probed is not ready.
 	Probed bool
@@ -106,20 +100,12 @@ type Monitor struct {
 }
 
 // New makes a Monitor for targets, whose names are unique (probe.Targets
-// sees to that). It reports a configuration problem: an Interval that is not
-// more than 0, or an optional name that is not a target's.
+// sees to that). A target's Optional field says whether /readyz as a whole
+// waits for it. It reports a configuration problem: an Interval that is not
+// more than 0.
 func New(targets []*probe.Target, c Config) (*Monitor, error) {
-	var errs []error
 	if c.Interval <= 0 {
-		errs = append(errs, fmt.Errorf("interval %s: must be more than 0", c.Interval))
-	}
-	for _, name := range c.Optional {
-		if !slices.ContainsFunc(targets, func(t *probe.Target) bool { return t.Name == name }) {
-			errs = append(errs, fmt.Errorf("optional target %q is not a target", name))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("interval %s: must be more than 0", c.Interval)
 	}
 	now := c.Now
 	if now == nil {
@@ -134,14 +120,14 @@ func New(targets []*probe.Target, c Config) (*Monitor, error) {
 		cfg:     c,
 		now:     now,
 		rep:     probe.NewReporter(log, c.Remind, now),
-		metrics: newMetrics(targets, c.Version),
+		metrics: newMetrics(targets, c.Version, c.MetricsMaxAge, now),
 		stale:   staleAfter(c),
 		states:  make([]State, len(targets)),
 		beats:   make([]time.Time, len(targets)),
 	}
 	start := now()
 	for i, t := range targets {
-		m.states[i] = State{Name: t.Name, URL: t.URL(), Optional: slices.Contains(c.Optional, t.Name), Since: start}
+		m.states[i] = State{Name: t.Name, URL: t.URL(), Optional: t.Optional, Since: start}
 		m.beats[i] = start
 	}
 	return m, nil
@@ -172,13 +158,8 @@ func (m *Monitor) Run(ctx context.Context) {
 	m.mu.Unlock()
 	var wg sync.WaitGroup
 	for i, t := range m.targets {
-		p := m.cfg.Policy
-		p.Timer = nil
-		if m.cfg.NewTimer != nil {
-			p.Timer = m.cfg.NewTimer()
-		}
 		wg.Go(func() {
-			probe.Watch(ctx, t, p, m.cfg.Interval, func(r probe.Result) { m.observe(ctx, i, r) })
+			probe.Watch(ctx, t, m.cfg.Policy, m.cfg.Interval, func(r probe.Result) { m.observe(ctx, i, r) })
 		})
 	}
 	wg.Wait()
@@ -235,18 +216,33 @@ func allReady(states []State) bool {
 // no loop has been silent for longer than a healthy loop can be. When not
 // alive, why says so in a few words.
 func (m *Monitor) Alive() (ok bool, why string) {
-	now := m.now()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.stopped {
-		return false, "probing has stopped"
-	}
-	if m.stale > 0 {
-		for i, beat := range m.beats {
-			if silent := now.Sub(beat); silent > m.stale {
-				return false, fmt.Sprintf("the loop of %q has not finished an attempt for %s (limit %s)", m.states[i].Name, probe.RoundDuration(silent), m.stale)
-			}
+	for _, c := range m.liveness() {
+		if !c.ok {
+			return false, c.why
 		}
 	}
 	return true, ""
+}
+
+// liveness is /livez's checks: "probing" (Run has not returned) and one
+// "loop/NAME" per target (its loop finished an attempt lately).
+func (m *Monitor) liveness() []check {
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	checks := make([]check, 0, 1+len(m.beats))
+	probing := check{name: "probing", ok: !m.stopped}
+	if m.stopped {
+		probing.why = "probing has stopped"
+	}
+	checks = append(checks, probing)
+	for i, beat := range m.beats {
+		c := check{name: "loop/" + m.states[i].Name, ok: true}
+		if silent := now.Sub(beat); m.stale > 0 && !m.stopped && silent > m.stale {
+			c.ok = false
+			c.why = fmt.Sprintf("the loop of %q has not finished an attempt for %s (limit %s)", m.states[i].Name, probe.RoundDuration(silent), m.stale)
+		}
+		checks = append(checks, c)
+	}
+	return checks
 }

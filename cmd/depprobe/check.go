@@ -80,7 +80,7 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 	}
 	tw.Flush()
 	if !r.Ready() {
-		fmt.Fprintf(w, "    %s\n", r.Error())
+		fmt.Fprintf(w, "    %s\n", r.Diagnosis())
 		if r.Hint != "" {
 			fmt.Fprintf(w, "    hint: %s\n", r.Hint)
 		}

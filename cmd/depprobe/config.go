@@ -141,6 +141,7 @@ func (c config) targets(args []string, inPod bool) ([]*probe.Target, error) {
 	}
 	for _, t := range targets {
 		t.Kubernetes = t.Kubernetes || inPod
+		t.Version = versionString() // User-Agent: the version `depprobe version` prints
 	}
 	return targets, errors.Join(errs...)
 }

@@ -1,4 +1,9 @@
-package probe
+// Package nats checks a NATS server: its INFO line, then CONNECT and PING
+// answered by PONG.
+//
+// It imports only probe/proto (and the standard library): it knows
+// nothing of targets, retries or logs.
+package nats
 
 import (
 	"bufio"
@@ -7,9 +12,11 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
-// natsCheck reads the INFO line a NATS server sends first
+// Check reads the INFO line a NATS server sends first
 // (https://docs.nats.io/reference/reference-protocols/nats-protocol#info).
 // A server in lame duck mode (shutting down, "ldm" in INFO) is not_ready.
 // Unless the server requires TLS, which this plain connection cannot offer,
@@ -20,36 +27,31 @@ import (
 // them is auth_failed. Without credentials in the URL a server that requires
 // them (auth_required in INFO) is ready after INFO: it is up, the
 // application holds the credentials.
-func natsCheck(ctx context.Context, conn net.Conn, t *Target) error {
+func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	r := bufio.NewReader(conn)
-	line, err := readLine(r)
+	line, err := proto.ReadLine(r)
 	if err != nil {
 		return err
 	}
 	if strings.HasPrefix(line, "-ERR") {
-		return natsError(t, line)
+		return natsError(in, line)
 	}
-	verb, payload, _ := strings.Cut(line, " ")
-	var info struct {
-		TLSRequired  bool `json:"tls_required"`
-		AuthRequired bool `json:"auth_required"`
-		LameDuck     bool `json:"ldm"`
-	}
-	if !strings.EqualFold(verb, "INFO") || json.Unmarshal([]byte(payload), &info) != nil {
-		return failf(Unexpected, "not a NATS server: it answered %q, want INFO", quoteReply(line))
+	info, err := parseInfo(line)
+	if err != nil {
+		return err
 	}
 	if info.LameDuck {
-		return failHint(NotReady, fmt.Sprintf("the NATS server on %s is in lame duck mode (shutting down): wait for it or its replacement", t.Address()),
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("the NATS server on %s is in lame duck mode (shutting down): wait for it or its replacement", in.Addr),
 			fmt.Errorf("server is in lame duck mode"))
 	}
 	if info.TLSRequired {
 		return nil // INFO is all a plain connection can get
 	}
-	if info.AuthRequired && t.url.User == nil {
+	if info.AuthRequired && !in.HasUser {
 		return nil // up; a CONNECT without credentials would only add an error to the server's log
 	}
 	connect := map[string]any{"verbose": false, "pedantic": false, "name": "depprobe", "lang": "go", "version": "0", "protocol": 1}
-	switch user, pass := t.username(), t.password(); {
+	switch user, pass := in.User, in.Password; {
 	case pass != "":
 		connect["user"], connect["pass"] = user, pass
 	case user != "":
@@ -60,7 +62,7 @@ func natsCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		return err
 	}
 	for range 8 { // skip INFO updates and +OK
-		line, err := readLine(r)
+		line, err := proto.ReadLine(r)
 		if err != nil {
 			return err
 		}
@@ -68,27 +70,44 @@ func natsCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		case "PONG":
 			return nil
 		case "-ERR":
-			return natsError(t, line)
+			return natsError(in, line)
 		case "PING":
 			conn.Write([]byte("PONG\r\n"))
 		}
 	}
-	return failf(Unexpected, "no PONG after CONNECT and PING")
+	return proto.Failf(proto.Unexpected, "no PONG after CONNECT and PING")
+}
+
+// info is what the probe reads of a server's INFO.
+type info struct {
+	TLSRequired  bool `json:"tls_required"`
+	AuthRequired bool `json:"auth_required"`
+	LameDuck     bool `json:"ldm"`
+}
+
+// parseInfo decodes an "INFO {json}" line; anything else is Unexpected.
+func parseInfo(line string) (info, error) {
+	var i info
+	verb, payload, _ := strings.Cut(line, " ")
+	if !strings.EqualFold(verb, "INFO") || json.Unmarshal([]byte(payload), &i) != nil {
+		return i, proto.Failf(proto.Unexpected, "not a NATS server: it answered %q, want INFO", proto.QuoteReply(line))
+	}
+	return i, nil
 }
 
 // natsError maps a "-ERR 'message'" line.
-func natsError(t *Target, line string) error {
+func natsError(in proto.Input, line string) error {
 	msg := strings.Trim(strings.TrimSpace(strings.TrimPrefix(line, "-ERR")), "'")
-	err := fmt.Errorf("server says %q", scrub(serverText(msg), t.password()))
+	err := fmt.Errorf("server says %q", proto.Scrub(proto.ServerText(msg), in.Password))
 	lower := strings.ToLower(msg)
 	switch {
 	case strings.Contains(lower, "maximum connections exceeded"):
-		return failHint(NotReady, fmt.Sprintf("the NATS server on %s is at max_connections: wait, or raise max_connections", t.Address()), err)
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("the NATS server on %s is at max_connections: wait, or raise max_connections", in.Addr), err)
 	case strings.Contains(lower, "authorization violation") || strings.Contains(lower, "authentication"):
-		if t.url.User == nil {
+		if !in.HasUser {
 			return nil // up; the application holds the credentials
 		}
-		return fail(AuthFailed, err)
+		return proto.Fail(proto.AuthFailed, err)
 	}
-	return fail(Unexpected, err)
+	return proto.Fail(proto.Unexpected, err)
 }

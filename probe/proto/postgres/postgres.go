@@ -1,4 +1,9 @@
-package probe
+// Package postgres checks a PostgreSQL server with the semantics of
+// pg_isready: a StartupMessage and the first reply.
+//
+// It imports only probe/proto (and the standard library): it knows
+// nothing of targets, retries or logs.
+package postgres
 
 import (
 	"bytes"
@@ -8,9 +13,11 @@ import (
 	"io"
 	"net"
 	"strings"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
-// postgresCheck follows pg_isready
+// Check follows pg_isready
 // (https://www.postgresql.org/docs/current/app-pg-isready.html), which asks
 // libpq's PQping: it sends a StartupMessage for protocol 3.0 and reads the
 // first reply. An authentication request (or AuthenticationOk, under trust)
@@ -32,12 +39,12 @@ import (
 // its pg_hba.conf demands TLS (with an error, which counts as accepting).
 //
 // Message formats: https://www.postgresql.org/docs/current/protocol-message-formats.html
-func postgresCheck(ctx context.Context, conn net.Conn, t *Target) error {
-	user := t.username()
+func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
+	user := in.User
 	if user == "" {
 		user = "postgres"
 	}
-	db := strings.TrimPrefix(t.url.Path, "/")
+	db := strings.TrimPrefix(in.Path, "/")
 	if db == "" {
 		db = user
 	}
@@ -62,7 +69,7 @@ func postgresCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	typ, n := head[0], binary.BigEndian.Uint32(head[1:])
 	// A StartupMessage reply is short; 8 KiB holds any error message.
 	if (typ != 'R' && typ != 'E' && typ != 'v') || n < 4 || n > 8<<10 {
-		return failf(Unexpected, "not a PostgreSQL server: the reply starts with %q", quoteReply(string(head[:])))
+		return proto.Failf(proto.Unexpected, "not a PostgreSQL server: the reply starts with %q", proto.QuoteReply(string(head[:])))
 	}
 	body := make([]byte, n-4)
 	if _, err := io.ReadFull(conn, body); err != nil {
@@ -86,9 +93,9 @@ func postgresCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	if d := fields['D']; d != "" {
 		msgText += " (" + strings.TrimSuffix(d, ".") + ")"
 	}
-	return failHint(NotReady,
-		fmt.Sprintf("PostgreSQL on %s is up but not accepting connections yet: starting up, shutting down, or a standby still in recovery without hot_standby; wait for it", t.Address()),
-		fmt.Errorf("server says %q (SQLSTATE 57P03)", scrub(serverText(msgText), t.password())))
+	return proto.FailHint(proto.NotReady,
+		fmt.Sprintf("PostgreSQL on %s is up but not accepting connections yet: starting up, shutting down, or a standby still in recovery without hot_standby; wait for it", in.Addr),
+		fmt.Errorf("server says %q (SQLSTATE 57P03)", proto.Scrub(proto.ServerText(msgText), in.Password)))
 }
 
 // pgErrorFields decodes an ErrorResponse body: (code byte, C string)*, 0.

@@ -1,4 +1,9 @@
-package probe
+// Package redis checks a Redis server like `redis-cli ping`: PING answered by
+// +PONG, after AUTH when the URL has a password.
+//
+// It imports only probe/proto (and the standard library): it knows
+// nothing of targets, retries or logs.
+package redis
 
 import (
 	"bufio"
@@ -7,9 +12,11 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
-// redisCheck is `redis-cli ping` (https://redis.io/docs/latest/commands/ping/):
+// Check is `redis-cli ping` (https://redis.io/docs/latest/commands/ping/):
 // PING must answer +PONG. When the URL has a password it sends AUTH first
 // (AUTH user password for an ACL user, https://redis.io/docs/latest/commands/auth/;
 // a user name without a password sends no AUTH),
@@ -28,13 +35,13 @@ import (
 //
 // The URL's path (a database number) is not used: PING does not depend on it.
 // Protocol: https://redis.io/docs/latest/develop/reference/protocol-spec/
-func redisCheck(ctx context.Context, conn net.Conn, t *Target) error {
-	pass := t.password()
+func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
+	pass := in.Password
 	var req []byte
 	withAuth := pass != ""
 	if withAuth {
 		args := []string{"AUTH", pass}
-		if u := t.username(); u != "" {
+		if u := in.User; u != "" {
 			args = []string{"AUTH", u, pass}
 		}
 		req = redisCommand(req, args...)
@@ -50,7 +57,7 @@ func redisCheck(ctx context.Context, conn net.Conn, t *Target) error {
 			return err
 		}
 		if strings.HasPrefix(line, "-") {
-			return redisError(t, line, true)
+			return redisError(in, line, true)
 		}
 	}
 	line, err := redisReply(r)
@@ -61,9 +68,9 @@ func redisCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	case line == "+PONG":
 		return nil
 	case strings.HasPrefix(line, "-"):
-		return redisError(t, line, false)
+		return redisError(in, line, false)
 	}
-	return failf(Unexpected, "PING answered %q, want +PONG", quoteReply(line))
+	return proto.Failf(proto.Unexpected, "PING answered %q, want +PONG", proto.QuoteReply(line))
 }
 
 // redisCommand appends a command as a RESP array of bulk strings.
@@ -84,40 +91,40 @@ func redisCommand(b []byte, args ...string) []byte {
 // redisReply reads a simple reply line; a reply that is not RESP means the
 // peer is not a Redis server.
 func redisReply(r *bufio.Reader) (string, error) {
-	line, err := readLine(r)
+	line, err := proto.ReadLine(r)
 	if err != nil {
 		return "", err
 	}
 	if line == "" || !strings.ContainsRune("+-:$*_#,(!=%~>|", rune(line[0])) {
-		return "", failf(Unexpected, "not a Redis server: it answered %q", quoteReply(line))
+		return "", proto.Failf(proto.Unexpected, "not a Redis server: it answered %q", proto.QuoteReply(line))
 	}
 	return line, nil
 }
 
 // redisError maps an error reply ("-CODE message"); auth tells whether it
 // answered AUTH.
-func redisError(t *Target, line string, auth bool) error {
-	msg := scrub(strings.TrimPrefix(line, "-"), t.password())
+func redisError(in proto.Input, line string, auth bool) error {
+	msg := proto.Scrub(strings.TrimPrefix(line, "-"), in.Password)
 	code, _, _ := strings.Cut(msg, " ")
-	err := fmt.Errorf("server says %q", serverText(msg))
-	addr := t.Address()
+	err := fmt.Errorf("server says %q", proto.ServerText(msg))
+	addr := in.Addr
 	switch {
 	case code == "LOADING":
-		return failHint(NotReady, fmt.Sprintf("Redis on %s is loading its dataset into memory: wait for it", addr), err)
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("Redis on %s is loading its dataset into memory: wait for it", addr), err)
 	case code == "MASTERDOWN":
-		return failHint(NotReady, fmt.Sprintf("the Redis replica on %s lost its master and replica-serve-stale-data is no: wait for the link to the master", addr), err)
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("the Redis replica on %s lost its master and replica-serve-stale-data is no: wait for the link to the master", addr), err)
 	case code == "BUSY":
-		return failHint(NotReady, fmt.Sprintf("Redis on %s is busy running a script or function: wait for it, or SCRIPT KILL", addr), err)
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("Redis on %s is busy running a script or function: wait for it, or SCRIPT KILL", addr), err)
 	case strings.Contains(msg, "max number of clients"):
-		return failHint(NotReady, fmt.Sprintf("Redis on %s is at maxclients: wait, or raise maxclients", addr), err)
-	case code == "NOAUTH" && t.password() == "":
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("Redis on %s is at maxclients: wait, or raise maxclients", addr), err)
+	case code == "NOAUTH" && in.Password == "":
 		return nil // up; the application holds the password
 	case code == "NOPERM" && !auth:
 		return nil // authenticated, not allowed to PING, but up
 	case auth && (code == "WRONGPASS" || strings.Contains(msg, "password") || code == "NOAUTH"):
-		return fail(AuthFailed, err)
+		return proto.Fail(proto.AuthFailed, err)
 	case code == "DENIED":
-		return failHint(Unexpected, fmt.Sprintf("Redis on %s is in protected mode and refuses clients from other hosts: set a password (requirepass) or protected-mode no", addr), err)
+		return proto.FailHint(proto.Unexpected, fmt.Sprintf("Redis on %s is in protected mode and refuses clients from other hosts: set a password (requirepass) or protected-mode no", addr), err)
 	}
-	return fail(Unexpected, err)
+	return proto.Fail(proto.Unexpected, err)
 }

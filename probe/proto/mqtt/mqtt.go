@@ -1,4 +1,9 @@
-package probe
+// Package mqtt checks an MQTT broker: an MQTT 3.1.1 CONNECT answered by
+// CONNACK.
+//
+// It imports only probe/proto (and the standard library): it knows
+// nothing of targets, retries or logs.
+package mqtt
 
 import (
 	"bufio"
@@ -9,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
 // MQTT 3.1.1 CONNACK return codes
@@ -22,7 +29,7 @@ var mqttReturnCodes = [...]string{
 	5: "not authorized",
 }
 
-// mqttCheck sends an MQTT 3.1.1 CONNECT, which every broker in use speaks
+// Check sends an MQTT 3.1.1 CONNECT, which every broker in use speaks
 // (MQTT 5 brokers accept 3.1.1 clients), and reads the CONNACK
 // (https://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html#_Toc398718028).
 // Accepted is ready, and the probe sends DISCONNECT so the broker logs a
@@ -35,17 +42,17 @@ var mqttReturnCodes = [...]string{
 // The CONNECT asks for a clean session with a fresh client identifier
 // ("depprobe-" and 8 random hex digits), so it never takes over an
 // application's session, and has no will message.
-func mqttCheck(ctx context.Context, conn net.Conn, t *Target) error {
+func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	var id [4]byte
 	rand.Read(id[:])
 	var vh []byte
 	vh = mqttString(vh, "MQTT")
 	flags := byte(0x02) // clean session
-	user, pass := t.username(), t.password()
-	hasUser := t.url.User != nil
+	user, pass := in.User, in.Password
+	hasUser := in.HasUser
 	if hasUser {
 		flags |= 0x80
-		if _, ok := t.url.User.Password(); ok {
+		if in.HasPassword {
 			flags |= 0x40
 		}
 	}
@@ -62,26 +69,10 @@ func mqttCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		return err
 	}
 
-	r := bufio.NewReader(conn)
-	typ, err := r.ReadByte()
+	rc, err := connack(bufio.NewReader(conn))
 	if err != nil {
 		return err
 	}
-	if typ != 0x20 {
-		return failf(Unexpected, "not an MQTT broker: it answered with byte 0x%02x, want CONNACK (0x20)", typ)
-	}
-	n, err := r.ReadByte()
-	if err != nil {
-		return err
-	}
-	if n != 2 {
-		return failf(Unexpected, "a malformed CONNACK of %d bytes", n)
-	}
-	var ack [2]byte
-	if _, err := io.ReadFull(r, ack[:]); err != nil {
-		return err
-	}
-	rc := ack[1]
 	what := fmt.Sprintf("return code %d", rc)
 	if int(rc) < len(mqttReturnCodes) {
 		what = fmt.Sprintf("%s (return code %d)", mqttReturnCodes[rc], rc)
@@ -91,15 +82,15 @@ func mqttCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		conn.Write([]byte{0xe0, 0}) // DISCONNECT
 		return nil
 	case 3:
-		return failHint(NotReady, fmt.Sprintf("the MQTT broker on %s is up but unavailable: wait for it", t.Address()),
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("the MQTT broker on %s is up but unavailable: wait for it", in.Addr),
 			fmt.Errorf("broker refused the connection: %s", what))
 	case 4, 5:
 		if !hasUser {
 			return nil // up; the application holds the credentials
 		}
-		return fail(AuthFailed, fmt.Errorf("broker refused the connection: %s", what))
+		return proto.Fail(proto.AuthFailed, fmt.Errorf("broker refused the connection: %s", what))
 	}
-	return fail(Unexpected, fmt.Errorf("broker refused the connection: %s", what))
+	return proto.Fail(proto.Unexpected, fmt.Errorf("broker refused the connection: %s", what))
 }
 
 // mqttString appends a UTF-8 string: a 16-bit length, then the bytes.
@@ -122,4 +113,27 @@ func mqttLength(n int) []byte {
 			return b
 		}
 	}
+}
+
+// connack reads a CONNACK packet and returns its return code.
+func connack(r *bufio.Reader) (byte, error) {
+	typ, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	if typ != 0x20 {
+		return 0, proto.Failf(proto.Unexpected, "not an MQTT broker: it answered with byte 0x%02x, want CONNACK (0x20)", typ)
+	}
+	n, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	if n != 2 {
+		return 0, proto.Failf(proto.Unexpected, "a malformed CONNACK of %d bytes", n)
+	}
+	var ack [2]byte
+	if _, err := io.ReadFull(r, ack[:]); err != nil {
+		return 0, err
+	}
+	return ack[1], nil
 }

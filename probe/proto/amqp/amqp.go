@@ -1,4 +1,9 @@
-package probe
+// Package amqp checks an AMQP 0-9-1 broker (RabbitMQ): the protocol header
+// answered by Connection.Start, and a login when the URL has a user.
+//
+// It imports only probe/proto (and the standard library): it knows
+// nothing of targets, retries or logs.
+package amqp
 
 import (
 	"bytes"
@@ -8,12 +13,14 @@ import (
 	"io"
 	"net"
 	"strings"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
 // amqpHeader opens an AMQP 0-9-1 connection.
 var amqpHeader = []byte("AMQP\x00\x00\x09\x01")
 
-// amqpCheck sends the AMQP 0-9-1 protocol header and wants the broker's
+// Check sends the AMQP 0-9-1 protocol header and wants the broker's
 // Connection.Start method back (https://www.rabbitmq.com/resources/specs/amqp0-9-1.pdf,
 // sections 2.2.4 and 4.2). A broker that does not speak 0-9-1 answers with
 // the header of the protocol it does speak, which is unexpected.
@@ -28,7 +35,7 @@ var amqpHeader = []byte("AMQP\x00\x00\x09\x01")
 // logs a clean close. Without a user name the broker logs "client
 // unexpectedly closed TCP connection" at every attempt: the price of
 // checking a broker without credentials.
-func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
+func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	if _, err := conn.Write(amqpHeader); err != nil {
 		return err
 	}
@@ -39,16 +46,16 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	if string(first[:4]) == "AMQP" {
 		var last [1]byte
 		io.ReadFull(conn, last[:])
-		return failf(Unexpected, "the broker does not speak AMQP 0-9-1: it answered with protocol header %d-%d-%d-%d", first[4], first[5], first[6], last[0])
+		return proto.Failf(proto.Unexpected, "the broker does not speak AMQP 0-9-1: it answered with protocol header %d-%d-%d-%d", first[4], first[5], first[6], last[0])
 	}
 	class, method, args, err := amqpReadMethod(conn, first)
 	if err != nil {
 		return err
 	}
 	if class != 10 || method != 10 {
-		return failf(Unexpected, "the broker answered method %d.%d, want Connection.Start (10.10)", class, method)
+		return proto.Failf(proto.Unexpected, "the broker answered method %d.%d, want Connection.Start (10.10)", class, method)
 	}
-	if t.username() == "" {
+	if in.User == "" {
 		return nil
 	}
 	// Connection.Start: version-major, version-minor, server-properties
@@ -58,7 +65,7 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	amqpSkipLong(r)
 	mechs, _ := amqpLongString(r)
 	if !strings.Contains(" "+mechs+" ", " PLAIN ") {
-		return failf(Unexpected, "the broker does not offer the PLAIN mechanism (it offers %q); credentials cannot be checked", quoteReply(mechs))
+		return proto.Failf(proto.Unexpected, "the broker does not offer the PLAIN mechanism (it offers %q); credentials cannot be checked", proto.QuoteReply(mechs))
 	}
 
 	var so bytes.Buffer
@@ -71,13 +78,13 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	})
 	so.WriteByte(5)
 	so.WriteString("PLAIN")
-	amqpLongBytes(&so, []byte("\x00"+t.username()+"\x00"+t.password()))
+	amqpLongBytes(&so, []byte("\x00"+in.User+"\x00"+in.Password))
 	so.WriteByte(5)
 	so.WriteString("en_US")
 	if err := amqpWriteMethod(conn, so.Bytes()); err != nil {
 		return err
 	}
-	if args, err = amqpExpect(conn, t, 30, "Start-Ok", "Connection.Tune (10.30)"); err != nil {
+	if args, err = amqpExpect(conn, in, 30, "Start-Ok", "Connection.Tune (10.30)"); err != nil {
 		return err
 	}
 	// Connection.Tune: logged in. Tune-Ok echoes the broker's channel-max,
@@ -93,7 +100,7 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		return err
 	}
 	m.Reset()
-	vhost := t.amqpVhost()
+	vhost := vhost(in)
 	binary.Write(&m, binary.BigEndian, [2]uint16{10, 40})
 	m.WriteByte(byte(len(vhost)))
 	m.WriteString(vhost)
@@ -101,7 +108,7 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	if err := amqpWriteMethod(conn, m.Bytes()); err != nil {
 		return err
 	}
-	if args, err = amqpExpect(conn, t, 41, "Open", "Connection.Open-Ok (10.41)"); err != nil {
+	if _, err = amqpExpect(conn, in, 41, "Open", "Connection.Open-Ok (10.41)"); err != nil {
 		return err
 	}
 	// Connection.Close (reply 200), then wait for Close-Ok, so that the
@@ -117,10 +124,10 @@ func amqpCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	return nil
 }
 
-// amqpVhost is the URL's virtual host: its path without the leading slash,
+// vhost is the URL's virtual host: its path without the leading slash,
 // "/" when there is none (https://www.rabbitmq.com/docs/uri-spec).
-func (t *Target) amqpVhost() string {
-	if v := strings.TrimPrefix(t.url.Path, "/"); v != "" {
+func vhost(in proto.Input) string {
+	if v := strings.TrimPrefix(in.Path, "/"); v != "" {
 		return v
 	}
 	return "/"
@@ -129,25 +136,25 @@ func (t *Target) amqpVhost() string {
 // amqpClosed maps the broker's Connection.Close: reply-code, reply-text.
 // 403 ACCESS_REFUSED is a login refused; 530 NOT_ALLOWED a virtual host that
 // does not exist or that the user may not use.
-func amqpClosed(t *Target, args []byte) error {
+func amqpClosed(in proto.Input, args []byte) error {
 	r := bytes.NewReader(args)
 	var code uint16
 	binary.Read(r, binary.BigEndian, &code)
 	n, _ := r.ReadByte()
 	text := make([]byte, n)
 	io.ReadFull(r, text)
-	err := fmt.Errorf("broker closed the connection: %d %s", code, scrub(serverText(string(text)), t.password()))
+	err := fmt.Errorf("broker closed the connection: %d %s", code, proto.Scrub(proto.ServerText(string(text)), in.Password))
 	switch code {
 	case 403:
-		return fail(AuthFailed, err)
+		return proto.Fail(proto.AuthFailed, err)
 	case 530:
-		return failHint(Unexpected, fmt.Sprintf("the broker on %s refuses virtual host %q for this user: does it exist, and may the user use it?", t.Address(), t.amqpVhost()), err)
+		return proto.FailHint(proto.Unexpected, fmt.Sprintf("the broker on %s refuses virtual host %q for this user: does it exist, and may the user use it?", in.Addr, vhost(in)), err)
 	}
-	return fail(Unexpected, err)
+	return proto.Fail(proto.Unexpected, err)
 }
 
 // amqpNext reads the next frame, which must be a method frame.
-func amqpNext(conn net.Conn) (class, method uint16, args []byte, err error) {
+func amqpNext(conn io.Reader) (class, method uint16, args []byte, err error) {
 	var h [7]byte
 	if _, err := io.ReadFull(conn, h[:]); err != nil {
 		return 0, 0, nil, err
@@ -158,17 +165,17 @@ func amqpNext(conn net.Conn) (class, method uint16, args []byte, err error) {
 // amqpReadMethod reads the rest of a frame whose first 7 bytes (type,
 // channel, size) are head, and returns its method's class, id and
 // arguments. Connection.Start is well under 64 KiB.
-func amqpReadMethod(conn net.Conn, head [7]byte) (class, method uint16, args []byte, err error) {
+func amqpReadMethod(conn io.Reader, head [7]byte) (class, method uint16, args []byte, err error) {
 	typ, size := head[0], binary.BigEndian.Uint32(head[3:])
 	if typ != 1 || size < 4 || size > 64<<10 {
-		return 0, 0, nil, failf(Unexpected, "not an AMQP broker: it answered %q", quoteReply(string(head[:])))
+		return 0, 0, nil, proto.Failf(proto.Unexpected, "not an AMQP broker: it answered %q", proto.QuoteReply(string(head[:])))
 	}
 	body := make([]byte, size+1) // payload and frame-end
 	if _, err := io.ReadFull(conn, body); err != nil {
 		return 0, 0, nil, err
 	}
 	if body[size] != 0xce {
-		return 0, 0, nil, failf(Unexpected, "not an AMQP broker: a frame without its frame-end octet")
+		return 0, 0, nil, proto.Failf(proto.Unexpected, "not an AMQP broker: a frame without its frame-end octet")
 	}
 	return binary.BigEndian.Uint16(body), binary.BigEndian.Uint16(body[2:]), body[4:size], nil
 }
@@ -234,15 +241,15 @@ func amqpField(b *bytes.Buffer, name string, typ byte, v []byte) {
 // amqpExpect reads the broker's next method and wants Connection method
 // (class 10) number method after what the probe sent; a Connection.Close
 // instead says why the broker refused.
-func amqpExpect(conn net.Conn, t *Target, method uint16, sent, want string) ([]byte, error) {
+func amqpExpect(conn io.ReadWriter, in proto.Input, method uint16, sent, want string) ([]byte, error) {
 	class, got, args, err := amqpNext(conn)
 	switch {
 	case err != nil:
 		return nil, err
 	case class == 10 && got == 50:
-		return nil, amqpClosed(t, args)
+		return nil, amqpClosed(in, args)
 	case class != 10 || got != method:
-		return nil, failf(Unexpected, "the broker answered method %d.%d after %s, want %s", class, got, sent, want)
+		return nil, proto.Failf(proto.Unexpected, "the broker answered method %d.%d after %s, want %s", class, got, sent, want)
 	}
 	return args, nil
 }

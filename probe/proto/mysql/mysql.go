@@ -1,4 +1,9 @@
-package probe
+// Package mysql checks a MySQL or MariaDB server like `mysqladmin ping`: its
+// handshake and a login attempt that reaches a verdict.
+//
+// It imports only probe/proto (and the standard library): it knows
+// nothing of targets, retries or logs.
+package mysql
 
 import (
 	"bytes"
@@ -14,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
 // MySQL error codes the probe tells apart
@@ -25,7 +32,27 @@ const (
 	mysqlNormalShutdown     = 1077 // ER_NORMAL_SHUTDOWN
 	mysqlHostBlocked        = 1129 // ER_HOST_IS_BLOCKED
 	mysqlHostNotAllowed     = 1130 // ER_HOST_NOT_PRIVILEGED
+	// ER_ACCESS_DENIED_NO_PASSWORD_ERROR: MariaDB's "access denied" from an
+	// authentication plugin other than the password ones (unix_socket,
+	// …). A user that does not exist gets it too, at random: MariaDB
+	// fakes a login as a randomly chosen existing user, so that the
+	// answer does not tell which users exist (sql_acl.cc, find_mpvio_user).
+	mysqlAccessDeniedPlugin = 1698
+	mysqlAccountLocked      = 3118 // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
+	mariadbAccountLocked    = 4151 // ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)
 )
+
+// mysqlDenied reports whether an error code in place of the login verdict
+// means the server refused this user its credentials: "Access denied for
+// user" (1045, 1698) or a locked account. 1044, access denied to a database,
+// is not one: the credentials were accepted.
+func mysqlDenied(code uint16) bool {
+	switch code {
+	case mysqlAccessDenied, mysqlAccessDeniedPlugin, mysqlAccountLocked, mariadbAccountLocked:
+		return true
+	}
+	return false
+}
 
 // Client capability flags (https://mariadb.com/kb/en/connection/#capabilities).
 const (
@@ -35,7 +62,7 @@ const (
 	mysqlPluginAuth       = 1 << 19
 )
 
-// mysqlCheck answers like `mysqladmin ping`
+// Check answers like `mysqladmin ping`
 // (https://mariadb.com/kb/en/mariadb-admin/): the server is alive when it
 // sends its initial handshake packet and lets a login attempt reach the
 // authentication verdict. Error packets in place of the handshake or the
@@ -56,52 +83,33 @@ const (
 // The login uses the URL's user (default "depprobe") and password (default
 // none), with mysql_native_password or caching_sha2_password (fast path, or
 // the full path with the server's RSA key), whichever the server asks for.
-// "Access denied" is ready without a password in the URL (the server is
-// alive, as mysqladmin says) and auth_failed with one. After an OK it sends
+// "Access denied" (any of mysqlDenied's codes) is ready without a password
+// in the URL (the server is alive, as mysqladmin says) and auth_failed with
+// one, as the mysql client's login fails. After an OK it sends
 // COM_QUIT. TLS is not negotiated.
 //
 // Packet formats: https://mariadb.com/kb/en/connection/
-func mysqlCheck(ctx context.Context, conn net.Conn, t *Target) error {
+func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	seq, p, err := mysqlRead(conn)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(p) > 0 && p[0] == 0xff:
-		return mysqlError(t, p, false)
-	case len(p) < 2 || p[0] != 10:
-		return failf(Unexpected, "not a MySQL or MariaDB server: the first packet is not a protocol 10 handshake")
+	if len(p) > 0 && p[0] == 0xff {
+		return mysqlError(in, p, false, false)
 	}
-	// Protocol 10 handshake: version\0, thread id (4), scramble part 1 (8),
-	// filler (1), capabilities low (2), charset (1), status (2),
-	// capabilities high (2), scramble length (1), reserved (10), scramble
-	// part 2 (12 and a NUL), plugin name\0.
-	_, rest, ok := bytes.Cut(p[1:], []byte{0}) // the server version
-	if !ok || len(rest) < 15 {
-		return failf(Unexpected, "not a MySQL or MariaDB server: a malformed handshake packet")
-	}
-	serverCaps := uint32(binary.LittleEndian.Uint16(rest[13:]))
-	if len(rest) >= 20 {
-		serverCaps |= uint32(binary.LittleEndian.Uint16(rest[18:])) << 16
+	serverCaps, nonce, plugin, err := handshake(p)
+	if err != nil {
+		return err
 	}
 	if serverCaps&mysqlProtocol41 == 0 {
 		return nil // a pre-4.1 server: it answers, which is all we ask of it
 	}
-	nonce := append([]byte{}, rest[4:12]...)
-	plugin := "mysql_native_password"
-	if len(rest) >= 31+13 {
-		part2, name, _ := bytes.Cut(rest[31:], []byte{0})
-		nonce = append(nonce, part2...)
-		if n, _, _ := bytes.Cut(name, []byte{0}); len(n) > 0 {
-			plugin = string(n)
-		}
-	}
 
-	user := t.username()
+	user := in.User
 	if user == "" {
 		user = "depprobe"
 	}
-	pass := t.password()
+	pass := in.Password
 	caps := uint32(mysqlLongPassword|mysqlProtocol41|mysqlSecureConnection|mysqlPluginAuth) & serverCaps
 	caps |= mysqlProtocol41
 	auth := mysqlScramble(plugin, pass, nonce)
@@ -129,7 +137,7 @@ func mysqlCheck(ctx context.Context, conn net.Conn, t *Target) error {
 			return err
 		}
 		if len(p) == 0 {
-			return failf(Unexpected, "an empty packet during login")
+			return proto.Failf(proto.Unexpected, "an empty packet during login")
 		}
 		var reply []byte
 		switch p[0] {
@@ -137,7 +145,10 @@ func mysqlCheck(ctx context.Context, conn net.Conn, t *Target) error {
 			mysqlWrite(conn, 0, []byte{0x01}) // COM_QUIT
 			return nil
 		case 0xff:
-			return mysqlError(t, p, true)
+			// A denial counts against the password only if the password
+			// was sent: not to a plugin depprobe cannot speak (ed25519,
+			// PAM, GSSAPI), which got an empty answer.
+			return mysqlError(in, p, true, pass != "" && mysqlScramble(plugin, pass, nonce) != nil)
 		case 0xfe: // switch authentication method: plugin\0, nonce
 			name, data, _ := bytes.Cut(p[1:], []byte{0})
 			plugin, nonce = string(name), bytes.TrimSuffix(data, []byte{0})
@@ -150,19 +161,47 @@ func mysqlCheck(ctx context.Context, conn net.Conn, t *Target) error {
 				reply = []byte{2} // full authentication: ask for the RSA public key
 			case plugin == "caching_sha2_password" && bytes.HasPrefix(p[1:], []byte("-----BEGIN")):
 				if reply, err = mysqlRSAPassword(p[1:], pass, nonce); err != nil {
-					return fail(Unexpected, err)
+					return proto.Fail(proto.Unexpected, err)
 				}
 			default:
 				return nil // a plugin we cannot follow: the server is up and talking
 			}
 		default:
-			return failf(Unexpected, "an unknown packet 0x%02x during login", p[0])
+			return proto.Failf(proto.Unexpected, "an unknown packet 0x%02x during login", p[0])
 		}
 		if err := mysqlWrite(conn, seq+1, reply); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// handshake decodes the server's first packet, a protocol 10 handshake:
+// version\0, thread id (4), scramble part 1 (8), filler (1), capabilities
+// low (2), charset (1), status (2), capabilities high (2), scramble length
+// (1), reserved (10), scramble part 2 (12 and a NUL), plugin name\0.
+func handshake(p []byte) (caps uint32, nonce []byte, plugin string, err error) {
+	if len(p) < 2 || p[0] != 10 {
+		return 0, nil, "", proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: the first packet is not a protocol 10 handshake")
+	}
+	_, rest, ok := bytes.Cut(p[1:], []byte{0}) // the server version
+	if !ok || len(rest) < 15 {
+		return 0, nil, "", proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: a malformed handshake packet")
+	}
+	caps = uint32(binary.LittleEndian.Uint16(rest[13:]))
+	if len(rest) >= 20 {
+		caps |= uint32(binary.LittleEndian.Uint16(rest[18:])) << 16
+	}
+	nonce = append([]byte{}, rest[4:12]...)
+	plugin = "mysql_native_password"
+	if len(rest) >= 31+13 {
+		part2, name, _ := bytes.Cut(rest[31:], []byte{0})
+		nonce = append(nonce, part2...)
+		if n, _, _ := bytes.Cut(name, []byte{0}); len(n) > 0 {
+			plugin = string(n)
+		}
+	}
+	return caps, nonce, plugin, nil
 }
 
 // mysqlScramble answers a plugin's challenge (nonce) with the password.
@@ -220,47 +259,49 @@ func mysqlRSAPassword(pemKey []byte, pass string, nonce []byte) ([]byte, error) 
 // mysqlError maps an ERR packet: 0xff, code (2), ["#" SQLSTATE (5)], message.
 // greeted tells whether the server sent its handshake first: an unknown
 // error in its place is unexpected, one in place of the login verdict
-// (access denied, unknown database) means the server is alive.
-func mysqlError(t *Target, p []byte, greeted bool) error {
+// (access denied, unknown database) means the server is alive. sentPassword
+// tells whether the login carried the URL's password: only then is a denial
+// auth_failed.
+func mysqlError(in proto.Input, p []byte, greeted, sentPassword bool) error {
 	if len(p) < 3 {
-		return failf(Unexpected, "a malformed MySQL error packet")
+		return proto.Failf(proto.Unexpected, "a malformed MySQL error packet")
 	}
 	code := binary.LittleEndian.Uint16(p[1:])
 	msg := p[3:]
 	if len(msg) >= 6 && msg[0] == '#' {
 		msg = msg[6:]
 	}
-	err := fmt.Errorf("server says %q (error %d)", scrub(serverText(string(msg)), t.password()), code)
-	addr := t.Address()
+	err := fmt.Errorf("server says %q (error %d)", proto.Scrub(proto.ServerText(string(msg)), in.Password), code)
+	addr := in.Addr
 	switch code {
 	case mysqlTooManyConnections:
-		return failHint(NotReady, fmt.Sprintf("the server on %s is at max_connections: wait, or raise max_connections or lower the clients' pool sizes", addr), err)
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("the server on %s is at max_connections: wait, or raise max_connections or lower the clients' pool sizes", addr), err)
 	case mysqlShutdown, mysqlNormalShutdown:
-		return failHint(NotReady, fmt.Sprintf("the server on %s is shutting down: wait for it to come back", addr), err)
+		return proto.FailHint(proto.NotReady, fmt.Sprintf("the server on %s is shutting down: wait for it to come back", addr), err)
 	case mysqlHostBlocked:
-		return failHint(Unexpected, fmt.Sprintf("the server on %s blocked this host after too many broken connections (max_connect_errors): run `mariadb-admin flush-hosts` (FLUSH HOSTS); waiting will not fix this", addr), err)
+		return proto.FailHint(proto.Unexpected, fmt.Sprintf("the server on %s blocked this host after too many broken connections (max_connect_errors): run `mariadb-admin flush-hosts` (FLUSH HOSTS); waiting will not fix this", addr), err)
 	case mysqlHostNotAllowed:
-		return failHint(Unexpected, fmt.Sprintf("the server on %s does not let this host connect: create a user for this client's address (or '%%'); waiting will not fix this", addr), err)
+		return proto.FailHint(proto.Unexpected, fmt.Sprintf("the server on %s does not let this host connect: create a user for this client's address (or '%%'); waiting will not fix this", addr), err)
 	}
 	if !greeted {
-		return fail(Unexpected, err)
+		return proto.Fail(proto.Unexpected, err)
 	}
-	if code == mysqlAccessDenied && t.password() != "" {
-		return fail(AuthFailed, err)
+	if mysqlDenied(code) && sentPassword {
+		return proto.Fail(proto.AuthFailed, err)
 	}
 	return nil // any other verdict (access denied without a password, unknown database): the server is alive
 }
 
 // mysqlRead reads one packet: length (3, little endian), sequence (1),
 // payload. Handshake packets are small; 64 KiB is plenty.
-func mysqlRead(conn net.Conn) (seq byte, payload []byte, err error) {
+func mysqlRead(conn io.Reader) (seq byte, payload []byte, err error) {
 	var h [4]byte
 	if _, err := io.ReadFull(conn, h[:]); err != nil {
 		return 0, nil, err
 	}
 	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
 	if n > 64<<10 {
-		return 0, nil, failf(Unexpected, "not a MySQL or MariaDB server: the reply starts with %q", quoteReply(string(h[:])))
+		return 0, nil, proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: the reply starts with %q", proto.QuoteReply(string(h[:])))
 	}
 	payload = make([]byte, n)
 	if _, err := io.ReadFull(conn, payload); err != nil {

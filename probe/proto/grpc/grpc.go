@@ -1,4 +1,9 @@
-package probe
+// Package grpc calls grpc.health.v1.Health/Check with hand-written HTTP/2
+// frames, like grpc_health_probe.
+//
+// It imports only probe/proto, the standard library and x/net's HPACK: it knows
+// nothing of targets, retries or logs.
+package grpc
 
 import (
 	"bufio"
@@ -14,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/depprobe/depprobe/probe/proto"
 )
 
 // grpc.health.v1.HealthCheckResponse.ServingStatus
@@ -28,8 +35,15 @@ const (
 	grpcUnavailable   = 14
 )
 
-// grpcCheck calls grpc.health.v1.Health/Check, like grpc_health_probe and
-// the kubelet's gRPC probe, for the service named by the service= option
+// Options are what a grpc:// or grpcs:// target's options set.
+type Options struct {
+	// Service is the service whose health to check; empty: the server as a
+	// whole.
+	Service string
+}
+
+// Check calls grpc.health.v1.Health/Check, like grpc_health_probe and
+// the kubelet's gRPC probe, for opts.Service
 // (default "": the server as a whole), and wants SERVING. NOT_SERVING,
 // UNKNOWN, an unknown service (NOT_FOUND: services are often registered
 // only once they are ready) and UNAVAILABLE are not_ready. UNIMPLEMENTED
@@ -42,10 +56,10 @@ const (
 // net/http's HTTP/2 client would add about 0.4 MB to the binary for one
 // request. Wire format: https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md
 // and RFC 9113.
-func grpcCheck(ctx context.Context, conn net.Conn, t *Target) error {
+func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) error {
 	// HealthCheckRequest{service = 1}, as a length-prefixed message.
 	var msg []byte
-	if s := t.cfg.service; s != "" {
+	if s := opts.Service; s != "" {
 		msg = append(msg, 0x0a)
 		msg = binary.AppendUvarint(msg, uint64(len(s)))
 		msg = append(msg, s...)
@@ -54,15 +68,15 @@ func grpcCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	body = append(body, msg...)
 
 	scheme := "http"
-	if t.scheme.tls {
+	if in.TLS != nil {
 		scheme = "https"
 	}
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
 	fields := [][2]string{
 		{":method", "POST"}, {":scheme", scheme}, {":path", "/grpc.health.v1.Health/Check"},
-		{":authority", t.Address()}, {"content-type", "application/grpc"}, {"te", "trailers"},
-		{"user-agent", UserAgent()},
+		{":authority", in.Addr}, {"content-type", "application/grpc"}, {"te", "trailers"},
+		{"user-agent", in.UserAgent},
 	}
 	if d, ok := ctx.Deadline(); ok {
 		if ms := time.Until(d).Milliseconds(); ms > 0 {
@@ -79,12 +93,12 @@ func grpcCheck(ctx context.Context, conn net.Conn, t *Target) error {
 	if _, err := conn.Write(out); err != nil {
 		return err
 	}
-	resp, err := h2Response(conn)
+	resp, err := h2Response(conn, conn)
 	if err != nil {
 		return err
 	}
 	if st := resp.header[":status"]; st != "200" {
-		return failf(Unexpected, "HTTP status %s, want 200 from a gRPC server", st)
+		return proto.Failf(proto.Unexpected, "HTTP status %s, want 200 from a gRPC server", st)
 	}
 	reply := resp.body
 	// Trailers, or headers alone for a call that fails at once.
@@ -96,34 +110,34 @@ func grpcCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		message = m
 	}
 	if status == "" {
-		return failf(Unexpected, "not a gRPC server: no grpc-status in the answer (content-type %q)", resp.header["content-type"])
+		return proto.Failf(proto.Unexpected, "not a gRPC server: no grpc-status in the answer (content-type %q)", resp.header["content-type"])
 	}
 	code, _ := strconv.Atoi(status)
-	addr := t.Address()
+	addr := in.Addr
 	switch code {
 	case 0:
 	case grpcUnimplemented:
-		return failHint(Unexpected,
+		return proto.FailHint(proto.Unexpected,
 			fmt.Sprintf("the gRPC server on %s does not implement grpc.health.v1.Health: register the standard health service in the server, or probe it with tcp://", addr),
-			fmt.Errorf("the server has no health service (grpc.health.v1.Health/Check: UNIMPLEMENTED %s)", serverText(message)))
+			fmt.Errorf("the server has no health service (grpc.health.v1.Health/Check: UNIMPLEMENTED %s)", proto.ServerText(message)))
 	case grpcNotFound:
-		return failHint(NotReady,
-			fmt.Sprintf("the health service on %s does not know service %q (yet): the server sets its status once the service is registered; check service=", addr, t.cfg.service),
-			fmt.Errorf("health check: NOT_FOUND %s", serverText(message)))
+		return proto.FailHint(proto.NotReady,
+			fmt.Sprintf("the health service on %s does not know service %q (yet): the server sets its status once the service is registered; check service=", addr, opts.Service),
+			fmt.Errorf("health check: NOT_FOUND %s", proto.ServerText(message)))
 	case grpcUnavailable:
-		return fail(NotReady, fmt.Errorf("health check: UNAVAILABLE %s", serverText(message)))
+		return proto.Fail(proto.NotReady, fmt.Errorf("health check: UNAVAILABLE %s", proto.ServerText(message)))
 	default:
-		return failf(Unexpected, "health check: gRPC status %d %s", code, serverText(message))
+		return proto.Failf(proto.Unexpected, "health check: gRPC status %d %s", code, proto.ServerText(message))
 	}
 
 	// A length-prefixed message: compressed flag (1), length (4), then
 	// HealthCheckResponse{status = 1 (enum)}.
 	if len(reply) < 5 || reply[0] != 0 || int(binary.BigEndian.Uint32(reply[1:])) != len(reply)-5 {
-		return failf(Unexpected, "a malformed health check response")
+		return proto.Failf(proto.Unexpected, "a malformed health check response")
 	}
 	serving, err := grpcStatusField(reply[5:])
 	if err != nil {
-		return fail(Unexpected, err)
+		return proto.Fail(proto.Unexpected, err)
 	}
 	name := strconv.FormatUint(serving, 10)
 	if serving < uint64(len(grpcServingStatus)) {
@@ -133,10 +147,10 @@ func grpcCheck(ctx context.Context, conn net.Conn, t *Target) error {
 		return nil
 	}
 	svc := "the server"
-	if t.cfg.service != "" {
-		svc = fmt.Sprintf("service %q", t.cfg.service)
+	if opts.Service != "" {
+		svc = fmt.Sprintf("service %q", opts.Service)
 	}
-	return failHint(NotReady, fmt.Sprintf("the gRPC health service on %s says %s is %s: wait for it", addr, svc, name),
+	return proto.FailHint(proto.NotReady, fmt.Sprintf("the gRPC health service on %s says %s is %s: wait for it", addr, svc, name),
 		fmt.Errorf("health check: %s", name))
 }
 
@@ -183,15 +197,6 @@ func grpcStatusField(b []byte) (uint64, error) {
 	return status, nil
 }
 
-// prepareGRPCTLS is prepareTLS with ALPN "h2", which gRPC servers require.
-func prepareGRPCTLS(t *Target) error {
-	if err := prepareTLS(t); err != nil {
-		return err
-	}
-	t.cfg.tls.NextProtos = []string{"h2"}
-	return nil
-}
-
 // HTTP/2 frame types and flags (RFC 9113, section 6).
 const (
 	h2Data         = 0x0
@@ -224,10 +229,10 @@ type h2Answer struct {
 	body            []byte
 }
 
-// h2Response reads frames until stream 1 ends, acknowledging the server's
-// SETTINGS and PINGs. The response is small (a few bytes of body), so the
+// h2Response reads frames from conn until stream 1 ends, acknowledging the
+// server's SETTINGS and PINGs on w. The response is small (a few bytes of body), so the
 // default flow-control windows never need a WINDOW_UPDATE.
-func h2Response(conn net.Conn) (*h2Answer, error) {
+func h2Response(conn io.Reader, w io.Writer) (*h2Answer, error) {
 	r := bufio.NewReader(conn)
 	a := &h2Answer{}
 	var (
@@ -246,7 +251,7 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 		n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
 		typ, flags, stream := h[3], h[4], binary.BigEndian.Uint32(h[5:])&0x7fffffff
 		if n > h2MaxFrame {
-			return nil, failf(Unexpected, "not an HTTP/2 server: it answered %q", quoteReply(string(h[:])))
+			return nil, proto.Failf(proto.Unexpected, "not an HTTP/2 server: it answered %q", proto.QuoteReply(string(h[:])))
 		}
 		p := make([]byte, n)
 		if _, err := io.ReadFull(r, p); err != nil {
@@ -254,17 +259,17 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 		}
 		if (typ == h2Data || typ == h2Headers) && flags&h2Padded != 0 {
 			if len(p) < 1 || int(p[0]) >= len(p) {
-				return nil, failf(Unexpected, "a malformed HTTP/2 frame")
+				return nil, proto.Failf(proto.Unexpected, "a malformed HTTP/2 frame")
 			}
 			p = p[1 : len(p)-int(p[0])]
 		}
 		switch {
 		case typ == h2Settings && flags&h2EndStream == 0:
-			if _, err := conn.Write(h2Frame(nil, h2Settings, h2EndStream, 0, nil)); err != nil {
+			if _, err := w.Write(h2Frame(nil, h2Settings, h2EndStream, 0, nil)); err != nil {
 				return nil, err
 			}
 		case typ == h2Ping && flags&h2EndStream == 0:
-			if _, err := conn.Write(h2Frame(nil, h2Ping, h2EndStream, 0, p)); err != nil {
+			if _, err := w.Write(h2Frame(nil, h2Ping, h2EndStream, 0, p)); err != nil {
 				return nil, err
 			}
 		case typ == h2GoAway:
@@ -272,7 +277,7 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 			if len(p) >= 8 {
 				code = binary.BigEndian.Uint32(p[4:])
 			}
-			return nil, failf(Unexpected, "the server ended the HTTP/2 connection (GOAWAY, error code %d) before answering", code)
+			return nil, proto.Failf(proto.Unexpected, "the server ended the HTTP/2 connection (GOAWAY, error code %d) before answering", code)
 		case stream != 1:
 			// connection-level WINDOW_UPDATE, PRIORITY and the like
 		case typ == h2RSTStream:
@@ -280,7 +285,7 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 			if len(p) >= 4 {
 				code = binary.BigEndian.Uint32(p)
 			}
-			return nil, failf(Unexpected, "the server reset the call (RST_STREAM, error code %d)", code)
+			return nil, proto.Failf(proto.Unexpected, "the server reset the call (RST_STREAM, error code %d)", code)
 		case typ == h2Data:
 			if len(a.body)+len(p) <= 64<<10 {
 				a.body = append(a.body, p...)
@@ -292,14 +297,14 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 			if typ == h2Headers {
 				if flags&h2Priority != 0 {
 					if len(p) < 5 {
-						return nil, failf(Unexpected, "a malformed HTTP/2 frame")
+						return nil, proto.Failf(proto.Unexpected, "a malformed HTTP/2 frame")
 					}
 					p = p[5:]
 				}
 				endStream = flags&h2EndStream != 0
 			}
 			if len(block)+len(p) > 64<<10 {
-				return nil, failf(Unexpected, "HTTP/2 headers larger than 64 KiB")
+				return nil, proto.Failf(proto.Unexpected, "HTTP/2 headers larger than 64 KiB")
 			}
 			block = append(block, p...)
 			if flags&h2EndHeaders == 0 {
@@ -307,7 +312,7 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 			}
 			fields = map[string]string{}
 			if _, err := dec.Write(block); err != nil {
-				return nil, failf(Unexpected, "malformed HTTP/2 headers: %v", err)
+				return nil, proto.Failf(proto.Unexpected, "malformed HTTP/2 headers: %v", err)
 			}
 			block = nil
 			if a.header == nil {

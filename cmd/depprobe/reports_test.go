@@ -1,0 +1,120 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// silent is a loopback listener that accepts connections and never
+// answers: an attempt on it lasts its whole time limit.
+func silent(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// gaveUpLine is the gave-up log line of target name.
+func gaveUpLine(t *testing.T, stderr, name string) map[string]any {
+	t.Helper()
+	for _, l := range logLines(t, stderr) {
+		if l["msg"] == "gave up" && l["target"] == name {
+			return l
+		}
+	}
+	t.Fatalf("no gave-up line for %s:\n%s", name, stderr)
+	return nil
+}
+
+// TestWaitReportsFirstAttemptCutShort: a target still in its first attempt
+// when another target's fatal outcome ends the wait is reported as not yet
+// checked, with the real time spent, a hint and why the wait ended (it was
+// "canceled" with an elapsed of 2562047h47m16.85s, an empty hint, and
+// "h ( )" in the termination message).
+func TestWaitReportsFirstAttemptCutShort(t *testing.T) {
+	term := filepath.Join(t.TempDir(), "termination-log")
+	env := map[string]string{"DEPPROBE_TIMEOUT": "1m", "DEPPROBE_TERMINATION_LOG": term}
+	res := runWith(t, env, "wait", "c=https://"+tlsServer(t), "h=http://"+silent(t)+"/")
+	if res.code != exitNotReady {
+		t.Fatalf("exit code = %d, want 1; stderr:\n%s", res.code, res.stderr)
+	}
+	l := gaveUpLine(t, res.stderr, "h")
+	elapsed, err := time.ParseDuration(str(l["elapsed"]))
+	if err != nil || elapsed > 10*time.Second {
+		t.Errorf("elapsed = %v (%v), want the short time the wait took", l["elapsed"], err)
+	}
+	if l["outcome"] != "canceled" || !strings.HasPrefix(str(l["err"]), "not yet checked: the attempt was cut short after ") || str(l["hint"]) == "" ||
+		!strings.Contains(str(l["reason"]), "cert_invalid") {
+		t.Errorf("gave-up line of h = %v; want not yet checked, with a hint and the reason", l)
+	}
+	msg, err := os.ReadFile(term)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg), "h (not yet checked)") || strings.Contains(string(msg), "( )") {
+		t.Errorf("termination message does not say h was not yet checked:\n%s", msg)
+	}
+}
+
+// TestWaitElapsedFromStart: every line's elapsed counts from the start of
+// the wait, so the gave-up line and the termination message agree (the
+// first result of a target that times out said "0s", and its gave-up line
+// one attempt timeout less than the termination message).
+func TestWaitElapsedFromStart(t *testing.T) {
+	term := filepath.Join(t.TempDir(), "termination-log")
+	env := map[string]string{"DEPPROBE_ATTEMPT_TIMEOUT": "200ms", "DEPPROBE_MAX_TIMEOUTS": "2", "DEPPROBE_TERMINATION_LOG": term}
+	res := runWith(t, env, "wait", "h=http://"+silent(t)+"/")
+	if res.code != exitNotReady {
+		t.Fatalf("exit code = %d, want 1; stderr:\n%s", res.code, res.stderr)
+	}
+	var first map[string]any
+	for _, l := range logLines(t, res.stderr) {
+		if l["msg"] == "not ready" {
+			first = l
+			break
+		}
+	}
+	if d, err := time.ParseDuration(str(first["elapsed"])); err != nil || d < 200*time.Millisecond {
+		t.Errorf("first not-ready line's elapsed = %v, want at least the attempt's 200ms", first["elapsed"])
+	}
+	l := gaveUpLine(t, res.stderr, "h")
+	logged, _ := time.ParseDuration(str(l["elapsed"]))
+	msg, _ := os.ReadFile(term)
+	m := regexp.MustCompile(`gave up after (\S+) \(`).FindStringSubmatch(string(msg))
+	if m == nil {
+		t.Fatalf("termination message without its time:\n%s", msg)
+	}
+	said, _ := time.ParseDuration(m[1])
+	if diff := said - logged; logged < 400*time.Millisecond || diff < 0 || diff > 50*time.Millisecond {
+		t.Errorf("gave-up line's elapsed %s, termination message's %s: want the same time since the start, at least 2 × 200ms", logged, said)
+	}
+	if !strings.Contains(str(l["reason"]), "2 attempts in a row (DEPPROBE_MAX_TIMEOUTS=2)") {
+		t.Errorf("reason = %q, want the count and the variable", l["reason"])
+	}
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// schemesTable is the Markdown summary of every scheme, generated from
+// probe's scheme table (the one source of `depprobe help` too). Each form
+// links to its family's section of docs/schemes.md, whose heading names the
+// family's schemes ("### http, https": #http-https); the docs' test checks
+// that every such anchor exists.
+func schemesTable() string {
+	var b strings.Builder
+	b.WriteString("| scheme | default port | ready when | options | by hand, you would run |\n|---|---|---|---|---|\n")
+	for _, d := range probe.SchemeDocs() {
+		var ports, opts []string
+		for _, p := range d.Ports {
+			if p != "" && !slices.Contains(ports, p) {
+				ports = append(ports, p)
+			}
+		}
+		for _, o := range d.Options {
+			opt := "`" + o.Name + "=`"
+			if len(o.Schemes) < len(d.Schemes) {
+				opt += " (" + strings.Join(o.Schemes, ", ") + ")"
+			}
+			opts = append(opts, opt)
+		}
+		form := fmt.Sprintf("[%s](docs/schemes.md#%s)", d.Form, strings.Join(d.Schemes, "-"))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", form, orDash(strings.Join(ports, ", ")), d.Ready, orDash(strings.Join(opts, ", ")), d.ByHand)
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// TestSchemesTableGolden: the scheme summary that README.md includes
+// (testdata/schemes.md) is exactly what probe's scheme table generates;
+// go test ./cmd/depprobe -update rewrites it.
+func TestSchemesTableGolden(t *testing.T) {
+	exactGolden(t, "schemes.md", schemesTable())
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/depprobe/depprobe/probe"
+)
+
+// wait probes every target concurrently until all are ready (nil), or
+// gives up: DEPPROBE_TIMEOUT, a target's fatal outcome or too many timeouts
+// (which end the whole wait: the app cannot start without that target), or
+// a signal. Giving up logs one ERROR line per unready target and writes the
+// termination message.
+func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logger) error {
+	rep := probe.NewReporter(log, 0, nil) // elapsed counts from here
+	log.Info("waiting for dependencies",
+		slog.String("targets", describeTargets(targets)),
+		slog.String("timeout", c.Timeout.String()),
+		slog.String("attempt_timeout", c.AttemptTimeout.String()),
+		slog.Int("max_timeouts", c.MaxTimeouts),
+		slog.String("backoff", fmt.Sprintf("%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffMultiplier, c.BackoffJitter)),
+	)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if c.Timeout > 0 {
+		wctx, cancel = context.WithTimeout(wctx, c.Timeout)
+		defer cancel()
+	}
+	// Optional targets are probed and logged alongside, but not waited for:
+	// their probing stops once the others are done and each has had its
+	// first attempt, so the log says how they were.
+	octx, stopOptional := context.WithCancel(wctx)
+	defer stopOptional()
+	var (
+		results             = make([]probe.Result, len(targets))
+		errs                = make([]error, len(targets))
+		wg, optWG, optFirst sync.WaitGroup
+	)
+	for i, t := range targets {
+		if t.Optional {
+			optFirst.Add(1)
+			first := sync.OnceFunc(optFirst.Done)
+			optWG.Go(func() {
+				defer first()
+				probe.Wait(octx, t, c.policy(), func(r probe.Result) { rep.Observe(ctx, r); first() })
+			})
+			continue
+		}
+		wg.Go(func() {
+			results[i], errs[i] = probe.Wait(wctx, t, c.policy(), func(r probe.Result) { rep.Observe(ctx, r) })
+			if errs[i] != nil && wctx.Err() == nil {
+				cancel() // this target cannot become ready: stop waiting for the others
+			}
+		})
+	}
+	wg.Wait()
+	optFirst.Wait()
+	stopOptional()
+	optWG.Wait()
+	elapsed := rep.Elapsed().Round(time.Millisecond)
+
+	var unready []int
+	for i, t := range targets {
+		if errs[i] != nil && !t.Optional {
+			unready = append(unready, i)
+		}
+	}
+	if len(unready) == 0 {
+		log.Info("all dependencies ready", slog.Int("targets", len(targets)), slog.String("elapsed", elapsed.String()))
+		return nil
+	}
+	// Why the wait ended: the first target's own reason, else the deadline
+	// or the signal.
+	var why error
+	for _, i := range unready {
+		if errors.Is(errs[i], probe.ErrTimeouts) {
+			errs[i] = fmt.Errorf("%w (DEPPROBE_MAX_TIMEOUTS=%d)", errs[i], c.MaxTimeouts)
+		}
+	}
+	for _, i := range unready {
+		if !errors.Is(errs[i], context.Canceled) && !errors.Is(errs[i], context.DeadlineExceeded) {
+			why = errs[i]
+			break
+		}
+	}
+	switch {
+	case why != nil:
+	case ctx.Err() != nil:
+		why = errors.New("interrupted by a signal")
+	default:
+		why = fmt.Errorf("DEPPROBE_TIMEOUT=%s reached", c.Timeout)
+	}
+	var lines []string
+	for _, i := range unready {
+		r, reason := results[i], errs[i]
+		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) {
+			reason = why
+		}
+		// A target whose first attempt the end of the wait cut short is
+		// reported as not yet checked (probe.Wait returns that attempt).
+		rep.GaveUp(ctx, r, reason)
+		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Diagnosis()), "  hint: "+r.Hint)
+	}
+	// The key sentence must fit Kubernetes' 4096 bytes whole: name eight
+	// targets at most.
+	var names []string
+	for j, i := range unready {
+		if j == 8 {
+			names = append(names, fmt.Sprintf("and %d more", len(unready)-j))
+			break
+		}
+		names = append(names, fmt.Sprintf("%s (%s)", targets[i].Name, results[i].Summary()))
+	}
+	key := fmt.Sprintf("depprobe gave up after %s (%s): not ready: %s", elapsed, why, strings.Join(names, ", "))
+	writeTerminationLog(c.TerminationLog, lines, key, log)
+	return errNotReady
+}
+
+// terminationLimit is what Kubernetes keeps of a termination message.
+const terminationLimit = 4096
+
+// defaultTerminationLog is where Kubernetes reads a container's
+// termination message from.
+const defaultTerminationLog = "/dev/termination-log"
+
+// writeTerminationLog writes the diagnosis for `kubectl describe pod`: the
+// details, then the key sentence last, cut from the front to 4096 bytes.
+// The default path is only written when it exists (Kubernetes creates it),
+// so that a run outside Kubernetes, even as root, leaves nothing in /dev; a
+// path of the user's choosing is created, and a missing directory is no
+// error.
+func writeTerminationLog(path string, lines []string, key string, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	msg := strings.Join(append(lines, key), "\n") + "\n"
+	if len(msg) > terminationLimit {
+		msg = "…" + msg[len(msg)-terminationLimit+len("…"):]
+	}
+	flags := os.O_WRONLY | os.O_TRUNC
+	if path != defaultTerminationLog {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err == nil {
+		_, err = f.WriteString(msg)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("cannot write the termination message", slog.String("path", path), slog.String("err", err.Error()))
+	}
+}
+
+func describeTargets(targets []*probe.Target) string {
+	parts := make([]string, len(targets))
+	for i, t := range targets {
+		parts[i] = t.Name + "=" + t.URL()
+	}
+	return strings.Join(parts, ", ")
+}
