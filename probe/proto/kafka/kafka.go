@@ -218,7 +218,7 @@ type partition struct {
 func (m metadata) verdict(in proto.Input, o Options) error {
 	if m.controller < 0 {
 		return proto.FailHint(proto.NotReady, fmt.Sprintf("the broker on %s knows of no controller: the cluster is still electing one, or this broker is still joining; wait for it", in.Addr),
-			fmt.Errorf("Metadata names no controller (%d brokers known)", m.brokers))
+			fmt.Errorf("the Metadata answer names no controller (%d brokers known)", m.brokers))
 	}
 	if o.Topic == "" {
 		return nil
