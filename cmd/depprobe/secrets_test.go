@@ -25,6 +25,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"api=http://" + token + "@" + host + "/healthz?access_token=" + query,
 		"basic=http://user:" + pw + "@" + host + "/",
 		"db=tcp://app:" + pw + "@" + down + "/?password=" + query,
+		"mc=memcached://app:" + pw + "@" + down,
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)
