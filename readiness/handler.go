@@ -69,9 +69,19 @@ type TargetJSON struct {
 	LastSuccess         *time.Time `json:"last_success"` // null if never ready
 	ConsecutiveFailures int        `json:"consecutive_failures"`
 	Attempts            int        `json:"attempts"`
-	Steps               string     `json:"steps"` // per-step durations of the last attempt, "resolve=1.2ms connect=310µs"
+	Steps               []StepJSON `json:"steps"` // the last attempt's steps, in order; empty before it ends
 	Hint                string     `json:"hint"`
 	Error               string     `json:"error"`
+}
+
+// StepJSON is one step of an attempt in the JSON form: the step, the
+// address it worked on, its outcome and how long it took in milliseconds
+// (a number with microseconds as its fraction, for machines to compare).
+type StepJSON struct {
+	Step       string  `json:"step"`
+	Addr       string  `json:"addr"`
+	Outcome    string  `json:"outcome"`
+	DurationMS float64 `json:"duration_ms"`
 }
 
 func targetJSON(s State) TargetJSON {
@@ -86,9 +96,12 @@ func targetJSON(s State) TargetJSON {
 		Since:               s.Since.UTC(),
 		ConsecutiveFailures: s.ConsecutiveFailures,
 		Attempts:            s.Attempts,
-		Steps:               s.Last.StepDurations(),
+		Steps:               make([]StepJSON, len(s.Last.Steps)),
 		Hint:                s.Last.Hint,
 		Error:               s.Last.Diagnosis(),
+	}
+	for i, st := range s.Last.Steps {
+		j.Steps[i] = StepJSON{Step: string(st.Step), Addr: st.Addr, Outcome: string(st.Outcome), DurationMS: float64(st.Duration.Microseconds()) / 1000}
 	}
 	if !s.Probed {
 		j.Error = "not probed yet"

@@ -539,6 +539,23 @@ func BenchmarkReadyz(b *testing.B) {
 	}
 }
 
+// TestStepsJSON: the JSON form gives the last attempt's steps as objects.
+func TestStepsJSON(t *testing.T) {
+	_, base, _ := monitor(t, targets(t, "down=tcp://"+refusedAddr(t)), fast())
+	eventuallyGet(t, base+"/readyz/down", 503, "[-]down failed: connect refused\n")
+	_, body, _ := get(t, base+"/readyz/down", "Accept", "application/json")
+	var j readiness.TargetJSON
+	if err := json.Unmarshal([]byte(body), &j); err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Steps) != 2 || j.Steps[1].Step != "connect" || j.Steps[1].Outcome != "refused" || j.Steps[1].Addr == "" || j.Steps[1].DurationMS <= 0 {
+		t.Errorf("steps = %+v, want resolve, then connect refused with its address and duration", j.Steps)
+	}
+	if !strings.Contains(body, `"duration_ms": `) {
+		t.Errorf("JSON lacks duration_ms:\n%s", body)
+	}
+}
+
 // TestKubernetesForms: the forms Kubernetes users know from the API
 // server's /readyz and /livez: ?verbose on /livez, ?exclude=NAME, a JSON
 // 404, and metrics that explain themselves and mark optional targets.
