@@ -46,7 +46,8 @@ FUZZTIME ?= 60s
 FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/postgres/:FuzzErrorFields ./probe/proto/amqp/:FuzzMethods \
 	./probe/proto/mysql/:FuzzPackets ./probe/proto/redis/:FuzzReplies \
-	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack
+	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
+	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

@@ -205,6 +205,7 @@ func FuzzParseSpecs(f *testing.F) {
 		"m=mongodb://u:SECRETPW@m1,m2:27018/app?replicaSet=rs,tcp://x:1",
 		"a=tcp://[::1]:1,[::2]:2, b=tcp://c:3,",
 		"tcp://a:1,b=tcp://c:3 ,x",
+		"mc=memcached://u:SECRETPW@c",
 	} {
 		f.Add(s)
 	}

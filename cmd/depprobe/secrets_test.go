@@ -26,6 +26,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"basic=http://user:" + pw + "@" + host + "/",
 		"db=tcp://app:" + pw + "@" + down + "/?password=" + query,
 		"mc=memcached://app:" + pw + "@" + down,
+		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)
