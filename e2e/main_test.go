@@ -63,7 +63,12 @@ func TestMain(m *testing.M) {
 			env.setup = err
 			fmt.Fprintf(os.Stderr, "e2e: bring-up failed: %v\n", err)
 		}
-		return m.Run()
+		code := m.Run()
+		if env.engine != nil && env.cluster != nil {
+			fmt.Fprintf(os.Stderr, "e2e: resident memory after the scenarios: node %d MB, engine %d MB\n",
+				env.cluster.Memory()>>20, env.engine.RSS()>>20)
+		}
+		return code
 	}()
 	os.Exit(code)
 }
@@ -170,7 +175,7 @@ func bringUp(ctx context.Context) (cleanup func(), err error) {
 		}
 		fmt.Fprintf(os.Stderr, "e2e: image %s in %s\n", s.name, time.Since(t0).Round(time.Millisecond))
 	}
-	fmt.Fprintf(os.Stderr, "e2e: images built in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "e2e: images built in %s (engine's memory %d MB)\n", time.Since(start).Round(time.Millisecond), e.RSS()>>20)
 
 	archive := filepath.Join(env.work, "images.tar")
 	if err := images.Save(ctx, e, archive, images.Busybox, images.Pause, images.CoreDNSTag, images.Depprobe); err != nil {

@@ -10,13 +10,19 @@ ledger=$(mktemp "${TMPDIR:-/tmp}/depprobe-e2e-ledger.XXXXXX")
 export DEPPROBE_E2E_LEDGER=$ledger
 
 cleanup() {
-  local left=0
-  # Daemons first (last started first), then the namespaces and cgroups they were in.
+  local left=0 sandboxes
+  sandboxes=$(awk '$1 == "netns" { print $2 }' "$ledger")
+  # Daemons first (last started first), then the namespaces and cgroups they were in. A
+  # PID is killed only while it is still in one of the test's cgroups: a number reused by
+  # another process since is left alone.
   while read -r kind value; do
     [ "$kind" = pid ] || continue
-    if kill -0 "$value" 2>/dev/null; then
-      kill -KILL "$value" 2>/dev/null && left=$((left + 1)) || true
-    fi
+    for box in $sandboxes; do
+      if grep -qs ":/$box\(/\|\$\)" "/proc/$value/cgroup"; then
+        kill -KILL "$value" 2>/dev/null && left=$((left + 1)) || true
+        break
+      fi
+    done
   done < <(tac "$ledger")
   while read -r kind value; do
     case $kind in
