@@ -25,7 +25,8 @@ test: lint
 # compose, offline (root; Debian's containerd, runc, CNI plugins, etcd and docker.io, which
 # .ci/run installs). Cold, it first builds Kubernetes, CoreDNS, compose and BuildKit's
 # Dockerfile frontend into ~/.cache/depprobe-e2e. See e2e/README.md.
-e2e:
+e2e: $(STATICCHECK)
+	cd e2e && $(STATICCHECK) ./...
 	bash e2e/run.sh
 
 # Gates that keep the code as it is written: gofmt (every module), go vet

@@ -128,6 +128,10 @@ func bringUp(ctx context.Context) (cleanup func(), err error) {
 	if err != nil {
 		return cleanup, err
 	}
+	ledger := os.Getenv("DEPPROBE_E2E_LEDGER")
+	if err := sandbox.Record(ledger, "dir", env.work); err != nil {
+		return cleanup, err
+	}
 	undo = append(undo, func() {
 		if os.Getenv("DEPPROBE_E2E_KEEP") != "" {
 			fmt.Fprintf(os.Stderr, "e2e: kept %s\n", env.work)
@@ -135,7 +139,6 @@ func bringUp(ctx context.Context) (cleanup func(), err error) {
 		}
 		os.RemoveAll(env.work)
 	})
-	ledger := os.Getenv("DEPPROBE_E2E_LEDGER")
 	tag := fmt.Sprintf("dpe2e-%d", os.Getpid())
 
 	start := time.Now()

@@ -47,6 +47,13 @@ cleanup() {
       ;;
     esac
   done < "$ledger"
+  # The state folders, once nothing runs in them (unless asked to keep them).
+  while read -r kind value; do
+    if [ "$kind" = dir ] && [ -d "$value" ] && [ -z "${DEPPROBE_E2E_KEEP:-}" ]; then
+      left=$((left + 1))
+      rm -rf "$value"
+    fi
+  done < "$ledger"
   [ "$left" -eq 0 ] || echo "e2e: cleaned up $left things the test binary left behind" >&2
   rm -f "$ledger"
 }
@@ -59,5 +66,5 @@ done
 echo "e2e: components ready in $(( $(date +%s) - started ))s"
 
 go vet ./...
-go test -count=1 -timeout 60m -v ./...
+go test -count=1 -timeout 60m -v .
 echo "e2e: done in $(( $(date +%s) - started ))s"
