@@ -584,6 +584,11 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	redisAuth := startRedis(t, "", "--requirepass", "other")
 	urls = append(urls, "redis://:"+secret+"@"+redisAuth, "rediss://:"+secret+"@127.0.0.1:1 ca=/dev/null/x")
+	mcAuth := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(mcAuth, []byte("user:other\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	urls = append(urls, "memcached://user:"+secret+"@"+startMemcached(t, "-Y", mcAuth))
 	for _, u := range urls {
 		specs, err := probe.ParseSpecs("test", u)
 		if err != nil {
@@ -621,6 +626,7 @@ func FuzzProtocolReplies(f *testing.F) {
 		"\x05\x00\x00\x00\x0a5.5\x00", "\x07\x00\x00\x00\xff\x10\x04#", "AMQP\x00\x00\x09\x01",
 		"\x01\x00\x00\x00\x00\x00\x04\x00\x0a\x00\x0a\xce", "INFO {}\r\n-ERR 'x'\r\n", "\x20\x02\x00\x00",
 		"\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x05\x01\x08\x00\x00\x00\x01\x00",
+		"VERSION 1.6.18\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -630,7 +636,7 @@ func FuzzProtocolReplies(f *testing.F) {
 			c.Write(reply)
 			c.Close()
 		})
-		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc"} {
+		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached"} {
 			r := attempt(t, target(t, scheme+"://"+ln.Addr().String()), 2*time.Second)
 			if r.Ready() && len(reply) == 0 {
 				t.Errorf("%s: ready on an empty reply", scheme)

@@ -18,6 +18,7 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/file"
 	"github.com/depprobe/depprobe/probe/proto/grpc"
 	"github.com/depprobe/depprobe/probe/proto/http"
+	"github.com/depprobe/depprobe/probe/proto/memcached"
 	"github.com/depprobe/depprobe/probe/proto/mqtt"
 	"github.com/depprobe/depprobe/probe/proto/mysql"
 	"github.com/depprobe/depprobe/probe/proto/nats"
@@ -148,6 +149,7 @@ var schemes = map[string]*scheme{
 	"nats":       protocol(scheme{port: "4222", network: "tcp"}, noOptions(nats.Check)),
 	"mqtt":       protocol(scheme{port: "1883", network: "tcp"}, noOptions(mqtt.Check)),
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
+	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
 	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
 	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
@@ -333,6 +335,7 @@ var families = []family{
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
+	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},

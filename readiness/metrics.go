@@ -1,9 +1,13 @@
 package readiness
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
+	"sync"
+	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
 
@@ -22,16 +26,44 @@ import (
 // cost 2.4 MB of the 10 MB binary, 2.5 MB of resident memory and about
 // 2 ms of every start, which broke SPEC's start-up, CPU and memory budgets.
 type metrics struct {
-	set *vm.Set
+	set      *vm.Set
+	optional map[string]bool // targets whose up series says optional="true"
+	maxAge   time.Duration   // how long a rendered page is served again
+	now      func() time.Time
+
+	mu   sync.Mutex // one render at a time; scrapers in the meantime wait for it
+	page []byte     // the last rendered page; never written once rendered
+	at   time.Time  // when page was rendered
+}
+
+// DefaultMetricsMaxAge is how long a rendered /metrics page is served to
+// other scrapers when Config.MetricsMaxAge is zero. A page of 100 targets is
+// about 180 KB: rendered once per scraper, 50 concurrent scrapers held 40 MB
+// of pages; shared, they hold one or two.
+const DefaultMetricsMaxAge = time.Second
+
+// help is the # HELP text of depprobe's own series.
+var help = map[string]string{
+	"depprobe_target_up":             "1 when the target's last attempt found it ready, else 0 (also before its first attempt ends). optional=\"true\" marks a target /readyz does not wait for.",
+	"depprobe_attempts_total":        "Attempts that ended, ready ones included, by the step where they stopped and their outcome.",
+	"depprobe_failures_total":        "Attempts that did not find the target ready, by the step where they stopped and their outcome.",
+	"depprobe_step_duration_seconds": "How long each step of an attempt took, failed steps included.",
+	"depprobe_build_info":            "Always 1; the labels name depprobe's version and the Go version it was built with.",
 }
 
 // stepBuckets span a loopback connect (~100µs) to an attempt's default
 // time limit (2s) and beyond.
 var stepBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-func newMetrics(targets []*probe.Target, version string) *metrics {
+func newMetrics(targets []*probe.Target, version string, maxAge time.Duration, now func() time.Time) *metrics {
 	vm.ExposeMetadata(true) // # TYPE lines, which Prometheus uses for metadata
-	m := &metrics{set: vm.NewSet()}
+	if maxAge == 0 {
+		maxAge = DefaultMetricsMaxAge
+	}
+	m := &metrics{set: vm.NewSet(), optional: map[string]bool{}, maxAge: maxAge, now: now}
+	for _, t := range targets {
+		m.optional[t.Name] = t.Optional
+	}
 	if version == "" {
 		version = "(devel)"
 	}
@@ -49,7 +81,7 @@ func newMetrics(targets []*probe.Target, version string) *metrics {
 // up is 1 when the target's last attempt found it ready, else 0 (also
 // before its first attempt ends).
 func (m *metrics) up(target string) *vm.Gauge {
-	return m.set.GetOrCreateGauge(fmt.Sprintf(`depprobe_target_up{target=%q}`, target), nil)
+	return m.set.GetOrCreateGauge(fmt.Sprintf(`depprobe_target_up{optional="%t",target=%q}`, m.optional[target], target), nil)
 }
 
 // observe counts one attempt's result: attempts that ended and failures,
@@ -76,11 +108,54 @@ func (m *metrics) observe(r probe.Result) {
 }
 
 // handler serves the set, then the Go runtime's and the process's usual
-// series (go_*, process_*), in the Prometheus text format.
+// series (go_*, process_*), in the Prometheus text format. The page is
+// rendered at most once per maxAge and shared by every scraper in that
+// time, so that concurrent scrapers cost one page, not one each.
 func (m *metrics) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		page := m.render()
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		m.set.WritePrometheus(w)
-		vm.WriteProcessMetrics(w)
+		w.Header().Set("Content-Length", fmt.Sprint(len(page)))
+		w.Write(page)
 	})
+}
+
+// render returns a page no older than maxAge. A new page is a new slice:
+// handlers still writing the old one keep it until they are done.
+func (m *metrics) render() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if m.page != nil && now.Sub(m.at) < m.maxAge {
+		return m.page
+	}
+	var raw bytes.Buffer
+	raw.Grow(len(m.page) + len(m.page)/8)
+	m.set.WritePrometheus(&raw)
+	vm.WriteProcessMetrics(&raw)
+	m.page, m.at = withHelp(raw.Bytes()), now
+	return m.page
+}
+
+// withHelp gives depprobe's series their # HELP text and drops the empty
+// # HELP lines the library writes for the others (HELP is optional; their
+// # TYPE lines stay).
+func withHelp(page []byte) []byte {
+	out := make([]byte, 0, len(page)+1024)
+	for line := range bytes.Lines(page) {
+		name, isHelp := bytes.CutPrefix(line, []byte("# HELP "))
+		if !isHelp {
+			out = append(out, line...)
+			continue
+		}
+		family := strings.TrimSpace(string(name))
+		if strings.Contains(family, " ") {
+			out = append(out, line...) // it has a text already
+			continue
+		}
+		if text, ok := help[family]; ok {
+			out = append(out, "# HELP "+family+" "+text+"\n"...)
+		}
+	}
+	return out
 }

@@ -29,6 +29,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"basic=http://user:" + pw + "@" + host + "/",
 		"db=tcp://app:" + pw + "@" + down + "/?password=" + query,
 		"rpc=grpc://" + down + " header=authorization:Bearer%20" + hdrInline + " header=x-token:@" + tokenFile,
+		"mc=memcached://app:" + pw + "@" + down,
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)

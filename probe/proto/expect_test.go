@@ -102,3 +102,41 @@ func FuzzExpect(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseHeader: any option value parses or fails without showing the
+// value in the error, and a parsed header has a plain name and a value
+// without line breaks.
+func FuzzParseHeader(f *testing.F) {
+	f.Add("authorization:Bearer%20SECRETVALUE")
+	f.Add("X-Tenant:a%2Cb")
+	f.Add("x:%zzSECRETVALUE")
+	f.Add("SECRETVALUE")
+	f.Add("bad name:SECRETVALUE")
+	f.Add("Content-Length:1")
+	f.Add("x:@relative/SECRETVALUE")
+	f.Add("x:%0aSECRETVALUE")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, kind := range []proto.HeaderKind{proto.HTTPHeader, proto.GRPCMetadata} {
+			h, err := proto.ParseHeader(s, kind)
+			if err != nil {
+				// A marker only in the value (not in the name, not in a
+				// file path) never shows.
+				name, value, _ := strings.Cut(s, ":")
+				if !strings.Contains(name, "SECRETVALUE") && !strings.HasPrefix(value, "@") && strings.Contains(err.Error(), "SECRETVALUE") {
+					t.Fatalf("ParseHeader(%q) error %q shows the value", s, err)
+				}
+				continue
+			}
+			v, err := h.Value()
+			if err != nil {
+				continue // a file that is not there
+			}
+			if strings.ContainsAny(h.Name+v, "\r\n\x00") || strings.ContainsAny(h.Name, " :") {
+				t.Fatalf("ParseHeader(%q) = %q: %q, not one clean line", s, h.Name, v)
+			}
+			if strings.Contains(v, "SECRETVALUE") && strings.Contains(h.String(), "SECRETVALUE") {
+				t.Fatalf("String() = %q shows the value", h.String())
+			}
+		}
+	})
+}

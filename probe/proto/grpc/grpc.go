@@ -105,7 +105,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	if _, err := conn.Write(out); err != nil {
 		return err
 	}
-	resp, err := h2Response(conn)
+	resp, err := h2Response(conn, conn)
 	if err != nil {
 		return err
 	}
@@ -241,10 +241,10 @@ type h2Answer struct {
 	body            []byte
 }
 
-// h2Response reads frames until stream 1 ends, acknowledging the server's
-// SETTINGS and PINGs. The response is small (a few bytes of body), so the
+// h2Response reads frames from conn until stream 1 ends, acknowledging the
+// server's SETTINGS and PINGs on w. The response is small (a few bytes of body), so the
 // default flow-control windows never need a WINDOW_UPDATE.
-func h2Response(conn net.Conn) (*h2Answer, error) {
+func h2Response(conn io.Reader, w io.Writer) (*h2Answer, error) {
 	r := bufio.NewReader(conn)
 	a := &h2Answer{}
 	var (
@@ -277,11 +277,11 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 		}
 		switch {
 		case typ == h2Settings && flags&h2EndStream == 0:
-			if _, err := conn.Write(h2Frame(nil, h2Settings, h2EndStream, 0, nil)); err != nil {
+			if _, err := w.Write(h2Frame(nil, h2Settings, h2EndStream, 0, nil)); err != nil {
 				return nil, err
 			}
 		case typ == h2Ping && flags&h2EndStream == 0:
-			if _, err := conn.Write(h2Frame(nil, h2Ping, h2EndStream, 0, p)); err != nil {
+			if _, err := w.Write(h2Frame(nil, h2Ping, h2EndStream, 0, p)); err != nil {
 				return nil, err
 			}
 		case typ == h2GoAway:
