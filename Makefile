@@ -40,7 +40,8 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/postgres/:FuzzErrorFields ./probe/proto/amqp/:FuzzMethods \
 	./probe/proto/mysql/:FuzzPackets ./probe/proto/redis/:FuzzReplies \
 	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
-	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader
+	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
+	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

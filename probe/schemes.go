@@ -18,6 +18,7 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/file"
 	"github.com/depprobe/depprobe/probe/proto/grpc"
 	"github.com/depprobe/depprobe/probe/proto/http"
+	"github.com/depprobe/depprobe/probe/proto/kafka"
 	"github.com/depprobe/depprobe/probe/proto/memcached"
 	"github.com/depprobe/depprobe/probe/proto/mqtt"
 	"github.com/depprobe/depprobe/probe/proto/mysql"
@@ -150,6 +151,7 @@ var schemes = map[string]*scheme{
 	"mqtt":       protocol(scheme{port: "1883", network: "tcp"}, noOptions(mqtt.Check)),
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
 	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
+	"kafka":      protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
 	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
 	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
@@ -168,6 +170,18 @@ var statusOption = typedOption[http.Options]{
 			return errors.New("want a status code or a range of codes from 100 to 599, e.g. 200-299")
 		}
 		o.StatusMin, o.StatusMax = min, max
+		return nil
+	},
+}
+
+var topicOption = typedOption[kafka.Options]{
+	option{name: "topic", help: "a topic that must exist with a leader for every partition (never created by the probe)"},
+	func(o *kafka.Options, v string) error {
+		// Kafka's rule for topic names (Topic.validate).
+		if len(v) > 249 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || v == "." || v == ".." {
+			return errors.New("want a Kafka topic name: at most 249 letters, digits, '.', '_' or '-'")
+		}
+		o.Topic = v
 		return nil
 	},
 }
@@ -336,6 +350,7 @@ var families = []family{
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
 	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
+	{[]string{"kafka"}, "`kafka://[user:password@]host[:port][,host[:port]…]`", "a broker answers ApiVersions and Metadata naming a controller (and the topic has a leader for every partition)", "`kafka-broker-api-versions.sh`, `kcat -L`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},

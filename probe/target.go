@@ -242,9 +242,9 @@ func (t *Target) Address() string {
 	return net.JoinHostPort(t.host, t.port)
 }
 
-// Hosts is every host:port the URL's authority names, in order: one for
-// every scheme depprobe has today; a scheme that takes a list of hosts (a
-// seed or bootstrap list, `kafka://k1:9092,k2:9092`) gets them all.
+// Hosts is every host:port the URL's authority names, in order: one, or
+// for a scheme that takes a list of hosts (a bootstrap list,
+// `kafka://k1:9092,k2:9092`) every one of them.
 func (t *Target) Hosts() []string { return slices.Clone(t.hosts) }
 
 // New checks a spec and builds its target: a known scheme, a host and port
@@ -303,8 +303,7 @@ func New(s Spec) (*Target, error) {
 			t.hosts = append(t.hosts, hp)
 		}
 	case len(hostList) > 1:
-		// No scheme takes a list of hosts yet: say how to write them as
-		// targets of their own.
+		// Say how to write them as targets of their own.
 		one := make([]string, len(hostList))
 		for i, h := range hostList {
 			c := *u
@@ -336,6 +335,9 @@ func New(s Spec) (*Target, error) {
 		return nil, err
 	}
 	t.in = t.input()
+	if len(t.hosts) > 1 {
+		u.Host = strings.Join(hostList, ",") // the URL as written, every host shown
+	}
 	if sc.tls {
 		c, tlsErrs := sc.tlsConfig(t.host, s.Options)
 		if len(tlsErrs) > 0 {

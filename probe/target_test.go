@@ -208,6 +208,7 @@ func FuzzParseSpecs(f *testing.F) {
 		"grpc://a:1 header=authorization:Bearer%20HDRSECRET header=x-id:@/nonexistent/HDRSECRET",
 		"grpc://a:1 header=Authorization: Bearer HDRSECRET",
 		"grpc://a:1 header=HDRSECRET header=bad name:HDRSECRET header=x:%zzHDRSECRET",
+		"mc=memcached://u:SECRETPW@c",
 	} {
 		f.Add(s)
 	}

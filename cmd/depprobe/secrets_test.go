@@ -30,6 +30,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"db=tcp://app:" + pw + "@" + down + "/?password=" + query,
 		"rpc=grpc://" + down + " header=authorization:Bearer%20" + hdrInline + " header=x-token:@" + tokenFile,
 		"mc=memcached://app:" + pw + "@" + down,
+		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)
