@@ -30,14 +30,14 @@ import (
 
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
-	port    string   // default port; empty: the URL must name one
-	network string   // "tcp", "unix", "dns" (resolve only) or "file" (no network)
-	tls     bool     // a TLS handshake follows connect; the TLS options apply
+	port    string // default port; empty: the URL must name one
+	network string // "tcp", "unix", "dns" (resolve only) or "file" (no network)
+	tls     bool   // a TLS handshake follows connect; the TLS options apply
 	// starttls: the protocol asks for TLS on its own connection
 	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
 	// insecure= apply (the mode says what is verified).
 	starttls bool
-	alpn    []string // protocols offered in the TLS handshake (ALPN)
+	alpn     []string // protocols offered in the TLS handshake (ALPN)
 	// manyHosts: the URL may name a list of hosts (a seed or bootstrap
 	// list); the others take one.
 	manyHosts bool
@@ -397,7 +397,7 @@ var families = []family{
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
 	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
-	{[]string{"postgres", "postgresql"}, "`postgres://[user@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready)", "`pg_isready`"},
+	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
 	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
 	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
