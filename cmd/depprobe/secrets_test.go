@@ -27,6 +27,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"db=tcp://app:" + pw + "@" + down + "/?password=" + query,
 		"mc=memcached://app:" + pw + "@" + down,
 		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
+		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)
