@@ -363,9 +363,15 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	// Unblock reads and writes when ctx is canceled before its deadline.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	var tc *proto.TLSConn
 	if t.scheme.tls {
-		tc := tls.Client(conn, t.in.TLS)
-		if !a.timed(ctx, TLS, addr, func() error { return tc.HandshakeContext(ctx) }) {
+		if !a.timed(ctx, TLS, addr, func() (err error) {
+			tc, err = proto.Handshake(ctx, conn, t.in.TLS)
+			if err == nil && t.check == nil {
+				err = tc.Verdict(ctx) // tls:// sends nothing that would bring it
+			}
+			return err
+		}) {
 			return
 		}
 		conn = tc
@@ -373,7 +379,13 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	if t.check != nil {
 		in := t.in
 		in.UserAgent = t.userAgent()
-		a.timed(ctx, Protocol, addr, func() error { return t.check(ctx, conn, in) })
+		a.timed(ctx, Protocol, addr, func() error {
+			err := t.check(ctx, conn, in)
+			if tc != nil {
+				err = tc.Explain(err)
+			}
+			return err
+		})
 	}
 }
 
