@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: build test lint fuzz bench
+.PHONY: build test lint e2e fuzz bench
 
 # staticcheck, pinned (2026.2.2: the release that supports Go 1.26), is
 # installed once from the module proxy into a cache folder named for its
@@ -21,6 +21,13 @@ test: lint
 	cd packaging && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 
+# depprobe's image in a real single-node Kubernetes cluster and a real Docker Engine with
+# compose, offline (root; Debian's containerd, runc, CNI plugins, etcd and docker.io, which
+# .ci/run installs). Cold, it first builds Kubernetes, CoreDNS, compose and BuildKit's
+# Dockerfile frontend into ~/.cache/depprobe-e2e. See e2e/README.md.
+e2e:
+	bash e2e/run.sh
+
 # Gates that keep the code as it is written: gofmt (every module), go vet
 # and staticcheck (the product and packaging modules).
 lint: $(STATICCHECK)
@@ -39,7 +46,9 @@ FUZZTIME ?= 60s
 FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/postgres/:FuzzErrorFields ./probe/proto/amqp/:FuzzMethods \
 	./probe/proto/mysql/:FuzzPackets ./probe/proto/redis/:FuzzReplies \
-	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack
+	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
+	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
+	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -589,6 +590,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	urls = append(urls, "memcached://user:"+secret+"@"+startMemcached(t, "-Y", mcAuth))
+	_, kafkaAddrs := kafkaCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "user", "other"))
+	urls = append(urls, "kafka://user:"+secret+"@"+kafkaAddrs[0], "kafka://user:"+secret+"@"+refusedAddr(t)+","+refusedAddr(t))
 	for _, u := range urls {
 		specs, err := probe.ParseSpecs("test", u)
 		if err != nil {
@@ -636,7 +639,7 @@ func FuzzProtocolReplies(f *testing.F) {
 			c.Write(reply)
 			c.Close()
 		})
-		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached"} {
+		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached", "kafka"} {
 			r := attempt(t, target(t, scheme+"://"+ln.Addr().String()), 2*time.Second)
 			if r.Ready() && len(reply) == 0 {
 				t.Errorf("%s: ready on an empty reply", scheme)

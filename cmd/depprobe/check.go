@@ -73,8 +73,8 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 			mark = "✗"
 		}
 		addr := s.Addr
-		if s.Step == probe.Resolve && s.Outcome == probe.OK && (len(r.Addrs) != 1 || r.Addrs[0] != addr) {
-			addr += " → " + strings.Join(r.Addrs, ", ")
+		if s.Step == probe.Resolve && s.Outcome == probe.OK && (len(s.Addrs) != 1 || s.Addrs[0] != addr) {
+			addr += " → " + strings.Join(s.Addrs, ", ")
 		}
 		fmt.Fprintf(tw, "    %s %s\t%s\t%s\t%s\n", mark, s.Step, addr, s.Outcome, probe.RoundDuration(s.Duration))
 	}
