@@ -3,6 +3,7 @@ package postgres
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,7 +27,7 @@ const maxMessage = 1 << 20
 func login(conn net.Conn, in proto.Input, user string, opts Options) error {
 	r := bufio.NewReader(conn)
 	defer conn.Write([]byte{'X', 0, 0, 0, 4}) // Terminate
-	var sc *scram
+	var sc *proto.SCRAM
 	for {
 		typ, body, err := readMessage(r)
 		if err != nil {
@@ -59,7 +60,7 @@ func login(conn net.Conn, in proto.Input, user string, opts Options) error {
 
 // authenticate answers one authentication request; nil for
 // AuthenticationOk and SASLFinal (after verifying it).
-func authenticate(in proto.Input, user string, code uint32, data []byte, sc **scram) ([]byte, error) {
+func authenticate(in proto.Input, user string, code uint32, data []byte, sc **proto.SCRAM) ([]byte, error) {
 	needPassword := func() error {
 		if in.HasPassword {
 			return nil
@@ -91,27 +92,29 @@ func authenticate(in proto.Input, user string, code uint32, data []byte, sc **sc
 		if !bytes.Contains(append([]byte{0}, data...), []byte("\x00SCRAM-SHA-256\x00")) {
 			return nil, proto.Failf(proto.Unexpected, "the server offers SASL mechanisms %q, and depprobe speaks SCRAM-SHA-256 (without channel binding)", proto.QuoteReply(string(bytes.ReplaceAll(data, []byte{0}, []byte{' '}))))
 		}
-		*sc = &scram{password: in.Password}
-		first := (*sc).first()
+		// The user name in the messages is empty: the server takes the
+		// StartupMessage's (https://www.postgresql.org/docs/current/sasl-authentication.html).
+		*sc = proto.NewSCRAM(sha256.New, "", in.Password)
+		first := (*sc).First()
 		var b bytes.Buffer
 		b.WriteString("SCRAM-SHA-256\x00")
 		binary.Write(&b, binary.BigEndian, uint32(len(first)))
-		b.Write(first)
+		b.WriteString(first)
 		return message('p', b.Bytes()), nil
 	case 11: // AuthenticationSASLContinue
 		if *sc == nil {
 			return nil, proto.Failf(proto.Unexpected, "a SASL continuation without a SASL start")
 		}
-		final, err := (*sc).final(data)
+		final, err := (*sc).Final(string(data))
 		if err != nil {
 			return nil, proto.Fail(proto.Unexpected, err)
 		}
-		return message('p', final), nil
+		return message('p', []byte(final)), nil
 	case 12: // AuthenticationSASLFinal
 		if *sc == nil {
 			return nil, proto.Failf(proto.Unexpected, "a SASL final message without a SASL start")
 		}
-		if err := (*sc).verify(data); err != nil {
+		if err := (*sc).Verify(string(data)); err != nil {
 			return nil, proto.Fail(proto.Unexpected, err)
 		}
 		return nil, nil
