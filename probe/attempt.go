@@ -191,8 +191,22 @@ func (a *attempt) timed(ctx context.Context, step Step, addr string, f func() er
 	s := StepResult{Step: step, Addr: addr, Duration: time.Since(start), Outcome: OK}
 	if err != nil {
 		s.Outcome, s.Err = classify(ctx, step, err), err
+		if s.Outcome == Unexpected && pastDeadline(ctx) {
+			// A reply cut off by the attempt's deadline looks malformed
+			// to the parser that got half of it (net/http reads "HTT" as
+			// a status line); it did not come in time: a timeout, which
+			// counts towards DEPPROBE_MAX_TIMEOUTS.
+			s.Outcome = Timeout
+		}
 	}
 	return a.record(s)
+}
+
+// pastDeadline reports whether ctx's deadline has come: the connection's
+// deadline is the same instant, and may fire before ctx says so.
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func (a *attempt) run(ctx context.Context) {

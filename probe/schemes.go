@@ -20,6 +20,7 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/http"
 	"github.com/depprobe/depprobe/probe/proto/kafka"
 	"github.com/depprobe/depprobe/probe/proto/memcached"
+	"github.com/depprobe/depprobe/probe/proto/mongodb"
 	"github.com/depprobe/depprobe/probe/proto/mqtt"
 	"github.com/depprobe/depprobe/probe/proto/mysql"
 	"github.com/depprobe/depprobe/probe/proto/nats"
@@ -151,6 +152,7 @@ var schemes = map[string]*scheme{
 	"mqtt":       protocol(scheme{port: "1883", network: "tcp"}, noOptions(mqtt.Check)),
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
 	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
+	"mongodb":    protocol(scheme{port: "27017", network: "tcp", manyHosts: true}, mongodb.Check, roleOption),
 	"kafka":      protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
 	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
@@ -170,6 +172,20 @@ var statusOption = typedOption[http.Options]{
 			return errors.New("want a status code or a range of codes from 100 to 599, e.g. 200-299")
 		}
 		o.StatusMin, o.StatusMax = min, max
+		return nil
+	},
+}
+
+var roleOption = typedOption[mongodb.Options]{
+	option{name: "role", help: "primary: only the replica set's writable primary is ready; any (the default): any member that serves"},
+	func(o *mongodb.Options, v string) error {
+		switch v {
+		case "primary":
+			o.Primary = true
+		case "any":
+		default:
+			return errors.New("want primary or any")
+		}
 		return nil
 	},
 }
@@ -350,6 +366,7 @@ var families = []family{
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
 	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
+	{[]string{"mongodb"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
 	{[]string{"kafka"}, "`kafka://[user:password@]host[:port][,host[:port]…]`", "a broker answers ApiVersions and Metadata naming a controller (and the topic has a leader for every partition)", "`kafka-broker-api-versions.sh`, `kcat -L`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
