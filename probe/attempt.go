@@ -78,6 +78,9 @@ func (a *attempt) timed(ctx context.Context, step Step, addr string, f func() er
 func (a *attempt) run(ctx context.Context) {
 	t := a.t
 	switch t.scheme.network {
+	case "cluster":
+		a.checkObject(ctx)
+		return
 	case "file":
 		a.timed(ctx, Protocol, t.path, func() error { return t.scheme.local(ctx, t.in) })
 		return
@@ -94,11 +97,16 @@ func (a *attempt) run(ctx context.Context) {
 		return
 	}
 	addrs, ok := a.resolve(ctx)
-	if !ok || t.scheme.network == "dns" {
+	if !ok {
+		a.explain(ctx)
+		return
+	}
+	if t.scheme.network == "dns" {
 		return
 	}
 	conn, ok := a.connect(ctx, addrs)
 	if !ok {
+		a.explain(ctx)
 		return
 	}
 	defer conn.Close()

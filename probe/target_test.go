@@ -205,6 +205,8 @@ func FuzzParseSpecs(f *testing.F) {
 		"m=mongodb://u:SECRETPW@m1,m2:27018/app?replicaSet=rs,tcp://x:1",
 		"a=tcp://[::1]:1,[::2]:2, b=tcp://c:3,",
 		"tcp://a:1,b=tcp://c:3 ,x",
+		"w=k8s://pods selector=app=web,tier=front,db=postgres://db:5432",
+		"k8s://pods selector=,a a=b,",
 	} {
 		f.Add(s)
 	}
@@ -226,8 +228,16 @@ func FuzzParseSpecs(f *testing.F) {
 				}
 			}
 			for k, v := range s.Options {
-				if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n,") {
+				if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n") || strings.Contains(k, ",") {
 					t.Errorf("option %q=%q is not one field", k, v)
+				}
+				// A comma left in a value joins what follows it (a
+				// selector's labels): never first, never before a blank,
+				// the end or another target.
+				for i := strings.IndexByte(v, ','); i >= 0; i = nextComma(v, i) {
+					if rest := v[i+1:]; i == 0 || rest == "" || strings.ContainsAny(rest[:1], ",") || looksLikeTarget(rest) {
+						t.Errorf("option %q=%q: the comma at %d should have ended the target", k, v, i)
+					}
 				}
 			}
 			tg, nerr := probe.New(s)

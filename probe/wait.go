@@ -70,8 +70,14 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 	var (
 		last   Result
 		streak int
-		bo     = p.Backoff.exponential()
-		tm     = p.timer
+		b      = p.Backoff
+	)
+	if t.object != nil { // a k8s:// target asks the API server, not the dependency
+		b = apiPaced(b)
+	}
+	var (
+		bo = b.exponential()
+		tm = p.timer
 	)
 	if tm == nil {
 		tm = &realTimer{}
@@ -106,12 +112,12 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 			bo.Reset()
 		} else {
 			wait = bo.NextBackOff()
-			if costly(r.Outcome) {
+			if costly(r.Outcome) && t.object == nil {
 				wait *= CostlyFactor
 			}
 		}
 		if d.slow && wait < interval {
-			wait = jitter(interval, p.Backoff.Jitter) // the backoff jitters its own waits
+			wait = jitter(interval, b.Jitter) // the backoff jitters its own waits
 		}
 		tm.Start(wait)
 		select {
@@ -123,7 +129,8 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 }
 
 // Wait probes t until it is ready, its outcome is fatal (cert_invalid,
-// auth_failed), MaxTimeouts consecutive attempts time out, or ctx is done.
+// auth_failed, forbidden) or the Kubernetes API makes its failure certain
+// (Result.Fatal), MaxTimeouts consecutive attempts time out, or ctx is done.
 // observe, when not nil, is called with every attempt's result from Wait's
 // goroutine (but not for an attempt cut short by ctx).
 //
@@ -137,8 +144,10 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		switch {
 		case r.Ready():
 			return decision{stop: true}
-		case r.Outcome.Fatal():
+		case r.Fatal() && r.Outcome.Fatal():
 			return decision{stop: true, err: fmt.Errorf("%w: %s", ErrFatal, r.Outcome)}
+		case r.Fatal():
+			return decision{stop: true, err: fmt.Errorf("%w: %s", ErrFatal, r.Finding.Cause)}
 		case p.MaxTimeouts > 0 && streak >= p.MaxTimeouts:
 			return decision{stop: true, err: fmt.Errorf("%w: %d attempts in a row", ErrTimeouts, streak)}
 		}

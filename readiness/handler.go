@@ -61,6 +61,9 @@ type TargetJSON struct {
 	Steps               string     `json:"steps"` // per-step durations of the last attempt, "resolve=1.2ms connect=310µs"
 	Hint                string     `json:"hint"`
 	Error               string     `json:"error"`
+	// Cause is what the Kubernetes API found, in a pod: "pods_not_ready",
+	// "job_failed", …; empty when it found nothing or was not asked.
+	Cause string `json:"cause,omitempty"`
 }
 
 func targetJSON(s State) TargetJSON {
@@ -82,6 +85,9 @@ func targetJSON(s State) TargetJSON {
 	if !s.Probed {
 		j.Error = "not probed yet"
 	}
+	if f := s.Last.Finding; f != nil && !s.Ready {
+		j.Cause = f.Cause
+	}
 	if !s.LastSuccess.IsZero() {
 		t := s.LastSuccess.UTC()
 		j.LastSuccess = &t
@@ -90,12 +96,18 @@ func targetJSON(s State) TargetJSON {
 }
 
 // line is a target's line in /readyz: "[+]db ok", "[-]cache failed: connect refused".
-func line(s State) string {
+// verbose adds what the Kubernetes API found: "[-]cache failed: connect
+// refused, pods_not_ready: Service "cache" selects 1 pod (app=cache), none
+// ready: …".
+func line(s State, verbose bool) string {
 	var b strings.Builder
 	if s.Ready {
 		b.WriteString("[+]" + s.Name + " ok")
 	} else {
 		b.WriteString("[-]" + s.Name + " failed: " + s.Summary())
+		if f := s.Last.Finding; verbose && f != nil {
+			b.WriteString(": " + f.Text)
+		}
 	}
 	if s.Optional {
 		b.WriteString(" (optional)")
@@ -128,7 +140,7 @@ func (m *Monitor) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	var b strings.Builder
 	for _, s := range states {
-		b.WriteString(line(s) + "\n")
+		b.WriteString(line(s, verbose(r)) + "\n")
 	}
 	if ready {
 		b.WriteString("readyz check passed\n")
@@ -164,7 +176,7 @@ func (m *Monitor) readyzTarget(w http.ResponseWriter, r *http.Request) {
 	case s.Ready && !verbose(r):
 		writeText(w, code, "ok\n")
 	default:
-		writeText(w, code, line(s)+"\n")
+		writeText(w, code, line(s, verbose(r))+"\n")
 	}
 }
 
