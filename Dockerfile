@@ -8,9 +8,14 @@
 # packaging/dockerfile_test.go checks this file with buildkit's own parser and builds the
 # binary with the very `go build` line below, so the two cannot drift apart.
 
+# The base images are build arguments so that a build that cannot pull them (a mirror, an
+# offline test) can name others; the defaults are the images users get.
+ARG GO_IMAGE=golang:1.26-trixie
+ARG BASE_IMAGE=gcr.io/distroless/static-debian13:nonroot
+
 # The build stage runs on the builder's own platform and cross-compiles for the target
 # one: no emulation, and CGO_ENABLED=0 makes that possible.
-FROM --platform=$BUILDPLATFORM golang:1.26-trixie AS build
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 WORKDIR /src
 
 # Module downloads in their own layer, so editing code does not download them again.
@@ -33,7 +38,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 # static-debian13:nonroot has CA certificates, /etc/passwd with nonroot (65532), tzdata,
 # and no shell: the HEALTHCHECK and every command below must be in exec form.
-FROM gcr.io/distroless/static-debian13:nonroot
+FROM ${BASE_IMAGE}
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="depprobe" \
       org.opencontainers.image.description="Waits until the dependencies of a pod or a compose service answer, and says why when they do not" \

@@ -56,7 +56,9 @@ done
 
 echo "bench: building depprobe and the harness" >&2
 CGO_ENABLED=0 $GO build -trimpath -ldflags '-s -w' -o "$work/depprobe" ./cmd/depprobe
+# The start-up budget's yardstick, built the same way.
+(cd bench && CGO_ENABLED=0 $GO build -trimpath -ldflags '-s -w' -o "$work/dialer" ./dialer)
 (cd bench && $GO build -o "$work/harness" ./harness)
 
 # Not exec: the traps above must run after the harness ends.
-"$work/harness" -depprobe "$work/depprobe" -node bench/.node -tag "$tag" -out bench/results.md "$@"
+"$work/harness" -depprobe "$work/depprobe" -dialer "$work/dialer" -node bench/.node -tag "$tag" -out bench/results.md "$@"

@@ -97,6 +97,22 @@ func link(t *testing.T, a, b *host, n int) (aAddr, bAddr netip.Addr) {
 	return aAddr, bAddr
 }
 
+// link6 gives the link n (made by link) IPv6 addresses fd00:253:n::1/64 on
+// a and fd00:253:n::2/64 on b; with onlyB, a gets none (an IPv4-only host).
+// nodad: the addresses are usable at once, not after duplicate address
+// detection.
+func link6(t *testing.T, a, b *host, n int, onlyB bool) (aAddr, bAddr netip.Addr) {
+	t.Helper()
+	ifname := fmt.Sprintf("v%d", n)
+	aAddr = netip.MustParseAddr(fmt.Sprintf("fd00:253:%d::1", n))
+	bAddr = netip.MustParseAddr(fmt.Sprintf("fd00:253:%d::2", n))
+	if !onlyB {
+		a.ip(t, "addr", "add", aAddr.String()+"/64", "dev", ifname, "nodad")
+	}
+	b.ip(t, "addr", "add", bAddr.String()+"/64", "dev", ifname, "nodad")
+	return aAddr, bAddr
+}
+
 // waitLink waits until packets cross a new link: the kernel drops them
 // until it has activated the device's queue (the link watch, up to a
 // second after `ip link set up`), which would turn a cell's first connect
@@ -182,9 +198,16 @@ func (h *host) inside(f func() error) error {
 // listen opens a TCP listener on addr inside the host; t.Cleanup closes it.
 func (h *host) listen(t *testing.T, addr string) net.Listener {
 	t.Helper()
+	return h.listenOn(t, "tcp4", addr)
+}
+
+// listenOn is listen for a network of the caller's choice: "tcp6" on
+// "[::]:PORT" is an IPv6-only listener (IPV6_V6ONLY).
+func (h *host) listenOn(t *testing.T, network, addr string) net.Listener {
+	t.Helper()
 	var ln net.Listener
 	if err := h.inside(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
+		ln, err = net.Listen(network, addr)
 		return err
 	}); err != nil {
 		t.Fatalf("listen on %s in %s: %v", addr, h.name, err)
@@ -237,7 +260,7 @@ func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 }
 
 // dnsServer is a DNS server of the test's own, inside a host, that answers
-// A queries for the names it holds, NXDOMAIN for every other name, or
+// A and AAAA queries for the names it holds, NXDOMAIN for every other name, or
 // SERVFAIL for all when failing.
 type dnsServer struct {
 	mu      sync.Mutex
@@ -321,14 +344,16 @@ func (s *dnsServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			m.Rcode = dns.RcodeNameError
 			break
 		}
-		if q.Qtype != dns.TypeA {
-			break // NOERROR, no AAAA records: the name has only IPv4 addresses
-		}
+		// A for the IPv4 addresses, AAAA for the IPv6 ones; a family the
+		// name lacks is NOERROR without records.
 		for _, a := range addrs {
-			m.Answer = append(m.Answer, &dns.A{
-				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0},
-				A:   a.AsSlice(),
-			})
+			hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: 0}
+			switch {
+			case q.Qtype == dns.TypeA && a.Is4():
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
+			case q.Qtype == dns.TypeAAAA && a.Is6():
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+			}
 		}
 	}
 	w.WriteMsg(m)

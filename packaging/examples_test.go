@@ -99,7 +99,7 @@ func onlyDepprobe(t *testing.T, spec *corev1.PodSpec) *corev1.Container {
 	return found[0]
 }
 
-// TestKubernetesExamples validates the copy-paste manifests of the README like the chart:
+// TestKubernetesExamples validates the copy-paste manifests that docs/deploying.md shows, like the chart:
 // strict decoding, the kube-apiserver's validation, restricted PSS, our rules, and where
 // depprobe sits in the pod.
 func TestKubernetesExamples(t *testing.T) {

@@ -14,6 +14,8 @@ import (
 
 // inCI reports whether a missing prerequisite must fail a test rather than
 // skip it (CI=true, as .ci/run sets).
+//
+//lint:ignore U1000 kept for the test files that TestSkipsOnlyForPrerequisites allows to call it
 func inCI() bool {
 	ci, err := strconv.ParseBool(os.Getenv("CI"))
 	return err == nil && ci

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,7 +22,25 @@ import (
 // result. It obeys ctx's deadline (callers give every attempt its own, see
 // Wait) and never returns before every connection it opened is closed. It is
 // safe to call concurrently.
+//
+// A target whose URL names several hosts (a seed or bootstrap list) climbs
+// the ladder with every host at once, as a client tries each bootstrap
+// host: the first host that is ready makes the attempt ready and stops the
+// others; when none is, the result is the most telling host's (see
+// telling), and its steps include every host's.
 func (t *Target) Probe(ctx context.Context) Result {
+	if len(t.hosts) > 1 {
+		return t.probeHosts(ctx)
+	}
+	r := t.climb(ctx)
+	if r.Outcome != OK {
+		r.Hint = hint(t, r)
+	}
+	return r
+}
+
+// climb is one climb of the ladder, without the hint.
+func (t *Target) climb(ctx context.Context) Result {
 	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now()}}
 	if t.scheme.network == "dns" {
 		a.res.Host = t.host
@@ -35,13 +54,114 @@ func (t *Target) Probe(ctx context.Context) Result {
 	if r.Outcome == "" {
 		r.Outcome = OK
 	}
+	if r.Outcome != OK && ctx.Err() == context.Canceled {
+		r.Outcome = Canceled
+	}
+	return r
+}
+
+// probeHosts climbs the ladder with every host of the URL at once.
+func (t *Target) probeHosts(ctx context.Context) Result {
+	start := time.Now()
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type climbed struct {
+		t *Target
+		r Result
+	}
+	results := make(chan climbed, len(t.hosts))
+	for _, hp := range t.hosts {
+		h := t.at(hp)
+		go func() { results <- climbed{h, h.climb(hctx)} }()
+	}
+	all := make([]climbed, 0, len(t.hosts))
+	won := -1
+	for range t.hosts {
+		c := <-results
+		if c.r.Ready() && won < 0 {
+			won = len(all)
+			cancel() // the others need not finish
+		}
+		all = append(all, c)
+	}
+	best := won
+	if best < 0 {
+		best = 0
+		for i := range all {
+			if telling(all[i].r, all[best].r) {
+				best = i
+			}
+		}
+	}
+	r := all[best].r
+	r.Start, r.Duration = start, time.Since(start)
+	// Every host's steps, the chosen one's last (so that the steps end
+	// where the result does), and every address any host resolved to. A
+	// host stopped because another was ready says nothing.
+	var steps []StepResult
+	var addrs []string
+	var others []string
+	for i, c := range all {
+		if i == best || (won >= 0 && c.r.Outcome == Canceled) {
+			continue
+		}
+		steps = append(steps, c.r.Steps...)
+		addrs = append(addrs, c.r.Addrs...)
+		others = append(others, c.t.Address()+" "+c.r.Summary())
+	}
+	r.Steps = append(steps, r.Steps...)
+	r.Addrs = append(addrs, r.Addrs...)
 	if r.Outcome != OK {
 		if ctx.Err() == context.Canceled {
 			r.Outcome = Canceled
 		}
-		r.Hint = hint(t, r)
+		r.Hint = hint(all[best].t, r)
+		if len(others) > 0 {
+			r.Hint += fmt.Sprintf(" (no host of the %d is ready; the others: %s)", len(all), strings.Join(others, "; "))
+		}
 	}
 	return r
+}
+
+// at is the target as seen from one of its hosts ("host:port"): its own
+// address, host name, TLS server name and Kubernetes words.
+func (t *Target) at(hostport string) *Target {
+	h := *t
+	h.host, h.port, _ = net.SplitHostPort(hostport)
+	h.hosts = []string{hostport}
+	h.in.Addr, h.in.Host = hostport, h.host
+	if t.in.TLS != nil && t.in.TLS.ServerName == t.host {
+		h.in.TLS = t.in.TLS.Clone()
+		h.in.TLS.ServerName = h.host
+	}
+	h.Kubernetes = t.Kubernetes || clusterName(h.host)
+	return &h
+}
+
+// telling reports whether a says more about why a target is not ready
+// than b: the higher step of the ladder (a host whose protocol answered
+// says more than one that refused the connection), then within a step
+// what waiting cannot fix, then what a server said, then refused before
+// silent (see rank).
+func telling(a, b Result) bool {
+	if la, lb := stepLevel(a.Step), stepLevel(b.Step); la != lb {
+		return la > lb
+	}
+	return rank(a.Outcome) < rank(b.Outcome)
+}
+
+func stepLevel(s Step) int {
+	switch s {
+	case Resolve:
+		return 1
+	case Connect:
+		return 2
+	case TLS:
+		return 3
+	case Protocol:
+		return 4
+	}
+	return 0
 }
 
 // attempt is one climb of the ladder; it records each step into res.
@@ -71,8 +191,22 @@ func (a *attempt) timed(ctx context.Context, step Step, addr string, f func() er
 	s := StepResult{Step: step, Addr: addr, Duration: time.Since(start), Outcome: OK}
 	if err != nil {
 		s.Outcome, s.Err = classify(ctx, step, err), err
+		if s.Outcome == Unexpected && pastDeadline(ctx) {
+			// A reply cut off by the attempt's deadline looks malformed
+			// to the parser that got half of it (net/http reads "HTT" as
+			// a status line); it did not come in time: a timeout, which
+			// counts towards DEPPROBE_MAX_TIMEOUTS.
+			s.Outcome = Timeout
+		}
 	}
 	return a.record(s)
+}
+
+// pastDeadline reports whether ctx's deadline has come: the connection's
+// deadline is the same instant, and may fire before ctx says so.
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func (a *attempt) run(ctx context.Context) {
@@ -118,7 +252,7 @@ func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 	t := a.t
 	if ip, err := netip.ParseAddr(t.host); err == nil {
 		a.res.Addrs = []string{ip.Unmap().String()}
-		return []netip.Addr{ip.Unmap()}, a.record(StepResult{Step: Resolve, Addr: ip.String(), Outcome: OK})
+		return []netip.Addr{ip.Unmap()}, a.record(StepResult{Step: Resolve, Addr: ip.String(), Addrs: a.res.Addrs, Outcome: OK})
 	}
 	r := t.Resolver
 	if r == nil {
@@ -132,9 +266,14 @@ func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 		}
 		return err
 	})
+	found := make([]string, len(addrs))
 	for i, ip := range addrs {
 		addrs[i] = ip.Unmap()
-		a.res.Addrs = append(a.res.Addrs, addrs[i].String())
+		found[i] = addrs[i].String()
+	}
+	a.res.Addrs = append(a.res.Addrs, found...)
+	if ok {
+		a.res.Steps[len(a.res.Steps)-1].Addrs = found
 	}
 	return addrs, ok
 }
@@ -215,19 +354,25 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 	return nil, false
 }
 
-// rank orders connect failures from most to least telling.
+// rank orders the failures of one step from most to least telling: what
+// waiting cannot fix, what the server said, then a host that answers
+// (refused, reset) before one that stays silent.
 func rank(o Outcome) int {
 	switch o {
-	case Refused:
+	case AuthFailed, CertInvalid:
 		return 0
-	case Reset, Closed:
+	case NotReady, Unexpected:
 		return 1
-	case Unreachable:
+	case Refused, NotFound:
 		return 2
-	case Timeout:
+	case Reset, Closed, DNSError:
 		return 3
+	case Unreachable:
+		return 4
+	case Timeout:
+		return 5
 	}
-	return 4
+	return 6
 }
 
 // converse runs the TLS and protocol steps on an established connection.
@@ -240,9 +385,15 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	// Unblock reads and writes when ctx is canceled before its deadline.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	var tc *proto.TLSConn
 	if t.scheme.tls {
-		tc := tls.Client(conn, t.in.TLS)
-		if !a.timed(ctx, TLS, addr, func() error { return tc.HandshakeContext(ctx) }) {
+		if !a.timed(ctx, TLS, addr, func() (err error) {
+			tc, err = proto.Handshake(ctx, conn, t.in.TLS)
+			if err == nil && t.check == nil {
+				err = tc.Verdict(ctx) // tls:// sends nothing that would bring it
+			}
+			return err
+		}) {
 			return
 		}
 		conn = tc
@@ -250,7 +401,13 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	if t.check != nil {
 		in := t.in
 		in.UserAgent = t.userAgent()
-		a.timed(ctx, Protocol, addr, func() error { return t.check(ctx, conn, in) })
+		a.timed(ctx, Protocol, addr, func() error {
+			err := t.check(ctx, conn, in)
+			if tc != nil {
+				err = tc.Explain(err)
+			}
+			return err
+		})
 	}
 }
 

@@ -230,7 +230,7 @@ func TestSelectorCommas(t *testing.T) {
 	}
 	var got []string
 	for _, s := range specs {
-		got = append(got, s.Name+"|"+s.URL+"|"+s.Options["selector"])
+		got = append(got, s.Name+"|"+s.URL+"|"+strings.Join(s.Options["selector"], ";"))
 	}
 	want := []string{"web|k8s://pods|app=web,tier=front", "db|postgres://db:5432|", "|k8s://job/migrate|"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"syscall"
 	"time"
@@ -55,10 +57,23 @@ func hint(t *Target, r Result) string {
 			what = "is unreachable (no route, or an ICMP reject)"
 		}
 		if r.Step == Connect {
-			if k8s {
-				return fmt.Sprintf("%s %s: a NetworkPolicy, firewall or security group drops or rejects the packets, or the address is wrong; waiting rarely fixes that", r.Addr, what)
+			if family, ok := oneFamily(r.Addrs); ok && errors.Is(r.Err, syscall.ENETUNREACH) && !isIP(t.host) && !routed(family) {
+				other := map[string]string{"IPv6": "IPv4 (A)", "IPv4": "IPv6 (AAAA)"}[family]
+				return fmt.Sprintf("%q has only %s addresses and this host has no route to %s: give the name %s addresses too, or this host %s (dual-stack)", t.host, family, family, other, family)
 			}
-			return fmt.Sprintf("%s %s: a firewall or security group drops or rejects the packets, or the host or address is wrong; waiting rarely fixes that", r.Addr, what)
+			overloaded := ""
+			if r.Outcome == Timeout {
+				// Linux drops a SYN for a full accept queue without a word
+				// (net.ipv4.tcp_abort_on_overflow=0).
+				overloaded = ", the server's accept queue is full (it listens but does not accept: hung or overloaded)"
+			}
+			if k8s {
+				return fmt.Sprintf("%s %s: a NetworkPolicy, firewall or security group drops or rejects the packets%s, or the address is wrong; waiting rarely fixes that", r.Addr, what, overloaded)
+			}
+			return fmt.Sprintf("%s %s: a firewall or security group drops or rejects the packets%s, or the host or address is wrong; waiting rarely fixes that", r.Addr, what, overloaded)
+		}
+		if r.Step == TLS && r.Outcome == Timeout {
+			return fmt.Sprintf("%s accepted the connection but the TLS handshake got no answer: does it speak TLS on this port, or do large packets vanish on the way (an MTU black hole: the small ClientHello passes, the server's certificate in full-size packets does not)? Check the path MTU (PMTU discovery needs ICMP \"fragmentation needed\" let through), or clamp the MSS", r.Addr)
 		}
 		return fmt.Sprintf("%s accepted the connection but %s in the %s step: is it the right port for %s, or is the server overloaded?", r.Addr, what, r.Step, t.url.Scheme)
 	case Reset, Closed:
@@ -81,6 +96,45 @@ func hint(t *Target, r Result) string {
 		return "the credentials were rejected: check the user and password; waiting will not fix this"
 	}
 	return ""
+}
+
+// oneFamily reports whether every address is of one family, and which:
+// "IPv4" or "IPv6".
+func oneFamily(addrs []string) (string, bool) {
+	family := ""
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return "", false
+		}
+		f := "IPv4"
+		if ip.Is6() && !ip.Is4In6() {
+			f = "IPv6"
+		}
+		if family != "" && f != family {
+			return "", false
+		}
+		family = f
+	}
+	return family, family != ""
+}
+
+func isIP(host string) bool { _, err := netip.ParseAddr(host); return err == nil }
+
+// routed reports whether this host has a route for the family beyond its
+// own networks (a default route): a UDP "connect" to a documentation
+// address (RFC 5737, RFC 3849) looks the route up and sends nothing.
+func routed(family string) bool {
+	network, addr := "udp4", "192.0.2.1:9"
+	if family == "IPv6" {
+		network, addr = "udp6", "[2001:db8::1]:9"
+	}
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // certHint says why the certificate failed, with its names and expiry.

@@ -6,8 +6,7 @@ import (
 	"testing"
 )
 
-// TestHostList: a scheme that takes a list of hosts (none does yet; kafka
-// and mongodb will) gets every host of the URL, each with the default port
+// TestHostList: a scheme that takes a list of hosts (kafka) gets every host of the URL, each with the default port
 // filled in; a bad host is named by its position.
 func TestHostList(t *testing.T) {
 	schemes["seeds"] = &scheme{port: "27017", network: "tcp", manyHosts: true}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -584,6 +585,15 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	redisAuth := startRedis(t, "", "--requirepass", "other")
 	urls = append(urls, "redis://:"+secret+"@"+redisAuth, "rediss://:"+secret+"@127.0.0.1:1 ca=/dev/null/x")
+	mcAuth := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(mcAuth, []byte("user:other\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	urls = append(urls, "memcached://user:"+secret+"@"+startMemcached(t, "-Y", mcAuth))
+	ferret := startFerretDB(t, "--test-enable-new-auth", "--setup-database=app", "--setup-username=user", "--setup-password=other")
+	urls = append(urls, "mongodb://user:"+secret+"@"+ferret+"/app", "mongodb://user:"+secret+"@"+refusedAddr(t)+","+ferret+"/app?authSource=app")
+	_, kafkaAddrs := kafkaCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "user", "other"))
+	urls = append(urls, "kafka://user:"+secret+"@"+kafkaAddrs[0], "kafka://user:"+secret+"@"+refusedAddr(t)+","+refusedAddr(t))
 	for _, u := range urls {
 		specs, err := probe.ParseSpecs("test", u)
 		if err != nil {
@@ -621,6 +631,7 @@ func FuzzProtocolReplies(f *testing.F) {
 		"\x05\x00\x00\x00\x0a5.5\x00", "\x07\x00\x00\x00\xff\x10\x04#", "AMQP\x00\x00\x09\x01",
 		"\x01\x00\x00\x00\x00\x00\x04\x00\x0a\x00\x0a\xce", "INFO {}\r\n-ERR 'x'\r\n", "\x20\x02\x00\x00",
 		"\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x05\x01\x08\x00\x00\x00\x01\x00",
+		"VERSION 1.6.18\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -630,7 +641,7 @@ func FuzzProtocolReplies(f *testing.F) {
 			c.Write(reply)
 			c.Close()
 		})
-		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc"} {
+		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached", "kafka", "mongodb"} {
 			r := attempt(t, target(t, scheme+"://"+ln.Addr().String()), 2*time.Second)
 			if r.Ready() && len(reply) == 0 {
 				t.Errorf("%s: ready on an empty reply", scheme)

@@ -68,6 +68,7 @@ func costly(o Outcome) bool {
 type StepResult struct {
 	Step     Step
 	Addr     string        // the address or path the step worked on; empty for resolve of a literal
+	Addrs    []string      // resolve: the addresses the name resolved to
 	Duration time.Duration // how long the step took
 	Outcome  Outcome       // OK when the step passed
 	Err      error         // the cause when it failed
@@ -83,7 +84,7 @@ type Result struct {
 	Step    Step         // where the attempt stopped: the failed step, or the last step when OK
 	Outcome Outcome      // how it ended
 	Addr    string       // the address that answered, or the one whose failure is reported
-	Addrs   []string     // every address the name resolved to
+	Addrs   []string     // every address the name (every host of the URL) resolved to
 	Steps   []StepResult // every step climbed, in order
 	Err     error        // the wrapped cause, nil when OK
 	Hint    string       // likely causes in plain words, empty when OK

@@ -18,6 +18,9 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/file"
 	"github.com/depprobe/depprobe/probe/proto/grpc"
 	"github.com/depprobe/depprobe/probe/proto/http"
+	"github.com/depprobe/depprobe/probe/proto/kafka"
+	"github.com/depprobe/depprobe/probe/proto/memcached"
+	"github.com/depprobe/depprobe/probe/proto/mongodb"
 	"github.com/depprobe/depprobe/probe/proto/mqtt"
 	"github.com/depprobe/depprobe/probe/proto/mysql"
 	"github.com/depprobe/depprobe/probe/proto/nats"
@@ -41,18 +44,49 @@ type scheme struct {
 	// bind checks a target's own options and returns its protocol step
 	// with them bound; nil bind (or a nil Check) means the connect step is
 	// enough. Its errors are configuration errors.
-	bind func(values map[string]string) (proto.Check, []error)
+	bind func(values map[string][]string) (proto.Check, []error)
 	// local is the protocol step of a scheme without a network (file://).
 	local func(ctx context.Context, in proto.Input) error
 }
 
 // option is one OPTION=VALUE a scheme accepts, as help shows it.
-type option struct{ name, help string }
+type option struct {
+	name, help string
+	// repeatable: the option may be given several times (header=), and
+	// its setter is called with each value in order; any other option
+	// given twice is an error of the grammar.
+	repeatable bool
+	// secret: the value may hold a secret (a header's value, a body), so
+	// an error message names the option but never shows its value.
+	secret bool
+}
 
 // typedOption is one option of a scheme whose options are of type O.
 type typedOption[O any] struct {
 	option
 	set func(o *O, value string) error
+}
+
+// setOptions sets every option of opts that values holds, in order; its
+// errors name the option and, unless it is secret, the value.
+func setOptions[O any](o *O, opts []typedOption[O], values map[string][]string) []error {
+	var errs []error
+	for _, opt := range opts {
+		for _, v := range values[opt.name] {
+			if err := opt.set(o, v); err != nil {
+				errs = append(errs, optionError(opt.option, v, err))
+			}
+		}
+	}
+	return errs
+}
+
+// optionError is a bad value's configuration error.
+func optionError(opt option, v string, err error) error {
+	if opt.secret {
+		return fmt.Errorf("option %s=…: %v", opt.name, err)
+	}
+	return fmt.Errorf("option %s=%q: %v", opt.name, v, err)
 }
 
 // protocol makes s a scheme whose protocol step is check, with options of
@@ -61,23 +95,32 @@ func protocol[O any](s scheme, check func(context.Context, net.Conn, proto.Input
 	for _, o := range opts {
 		s.options = append(s.options, o.option)
 	}
-	s.bind = func(values map[string]string) (proto.Check, []error) {
-		var (
-			o    O
-			errs []error
-		)
-		for _, opt := range opts {
-			v, ok := values[opt.name]
-			if !ok {
-				continue
-			}
-			if err := opt.set(&o, v); err != nil {
-				errs = append(errs, fmt.Errorf("option %s=%q: %v", opt.name, v, err))
-			}
-		}
+	s.bind = func(values map[string][]string) (proto.Check, []error) {
+		var o O
+		errs := setOptions(&o, opts, values)
 		return func(ctx context.Context, conn net.Conn, in proto.Input) error { return check(ctx, conn, in, o) }, errs
 	}
 	return &s
+}
+
+// repeatable reports whether an option of that name may be given several
+// times, for the grammar, which knows no scheme.
+func repeatable(name string) bool {
+	return anyOption(name, func(o option) bool { return o.repeatable })
+}
+
+// secretOption reports whether an option of that name holds a secret.
+func secretOption(name string) bool { return anyOption(name, func(o option) bool { return o.secret }) }
+
+func anyOption(name string, is func(option) bool) bool {
+	for _, sc := range schemes {
+		for _, o := range sc.options {
+			if o.name == name && is(o) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noOptions adapts a check that takes no options to protocol.
@@ -97,9 +140,9 @@ var schemes = map[string]*scheme{
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
 	"k8s": {network: "cluster", options: []option{
-		{"namespace", "the object's namespace; default: depprobe's own"},
-		{"port", "k8s://service: the Service port (name or number) that needs a ready endpoint; default: any"},
-		{"selector", "k8s://pods: the pods' labels, key=value[,key=value...] (also key!=value, key, !key)"},
+		{name: "namespace", help: "the object's namespace; default: depprobe's own"},
+		{name: "port", help: "k8s://service: the Service port (name or number) that needs a ready endpoint; default: any"},
+		{name: "selector", help: "k8s://pods: the pods' labels, key=value[,key=value...] (also key!=value, key, !key)"},
 	}},
 
 	"postgres":   protocol(scheme{port: "5432", network: "tcp"}, noOptions(postgres.Check)),
@@ -113,13 +156,16 @@ var schemes = map[string]*scheme{
 	"nats":       protocol(scheme{port: "4222", network: "tcp"}, noOptions(nats.Check)),
 	"mqtt":       protocol(scheme{port: "1883", network: "tcp"}, noOptions(mqtt.Check)),
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
-	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption),
+	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
+	"mongodb":    protocol(scheme{port: "27017", network: "tcp", manyHosts: true}, mongodb.Check, roleOption),
+	"kafka":      protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
+	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
-	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption),
+	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
 }
 
 var statusOption = typedOption[http.Options]{
-	option{"status", "ready status codes: one code (204) or a range (200-299); default 200-399"},
+	option{name: "status", help: "ready status codes: one code (204) or a range (200-299); default 200-399"},
 	func(o *http.Options, v string) error {
 		lo, hi, isRange := strings.Cut(v, "-")
 		if !isRange {
@@ -135,30 +181,67 @@ var statusOption = typedOption[http.Options]{
 	},
 }
 
+var roleOption = typedOption[mongodb.Options]{
+	option{name: "role", help: "primary: only the replica set's writable primary is ready; any (the default): any member that serves"},
+	func(o *mongodb.Options, v string) error {
+		switch v {
+		case "primary":
+			o.Primary = true
+		case "any":
+		default:
+			return errors.New("want primary or any")
+		}
+		return nil
+	},
+}
+
+var topicOption = typedOption[kafka.Options]{
+	option{name: "topic", help: "a topic that must exist with a leader for every partition (never created by the probe)"},
+	func(o *kafka.Options, v string) error {
+		// Kafka's rule for topic names (Topic.validate).
+		if len(v) > 249 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || v == "." || v == ".." {
+			return errors.New("want a Kafka topic name: at most 249 letters, digits, '.', '_' or '-'")
+		}
+		o.Topic = v
+		return nil
+	},
+}
+
 var serviceOption = typedOption[grpc.Options]{
-	option{"service", "the service whose health to check (grpc.health.v1 HealthCheckRequest.service); default: the server as a whole"},
+	option{name: "service", help: "the service whose health to check (grpc.health.v1 HealthCheckRequest.service); default: the server as a whole"},
 	func(o *grpc.Options, v string) error {
 		o.Service = v
 		return nil
 	},
 }
 
+var grpcHeaderOption = typedOption[grpc.Options]{
+	option{name: "header", repeatable: true, secret: true, help: "request metadata Name:value, e.g. authorization:Bearer%20TOKEN (repeatable; %XX escapes decoded); " +
+		"Name:@/path reads the value from a file at every attempt (a mounted Secret); the value is never shown"},
+	func(o *grpc.Options, v string) error {
+		h, err := proto.ParseHeader(v, proto.GRPCMetadata)
+		o.Headers = append(o.Headers, h)
+		return err
+	},
+}
+
 // tlsOptions are the options of every scheme with a TLS step.
 type tlsOptions struct {
 	caFile, serverName string
+	certFile, keyFile  string
 	insecure           bool
 }
 
 var tlsOptionList = []typedOption[tlsOptions]{
-	{option{"ca", "PEM file of the CA(s) that sign the server's certificate, instead of the system's"}, func(o *tlsOptions, v string) error {
+	{option{name: "ca", help: "PEM file of the CA(s) that sign the server's certificate, instead of the system's"}, func(o *tlsOptions, v string) error {
 		o.caFile = v
 		return nil
 	}},
-	{option{"servername", "name to verify the certificate against and send as SNI, instead of the URL's host"}, func(o *tlsOptions, v string) error {
+	{option{name: "servername", help: "name to verify the certificate against and send as SNI, instead of the URL's host"}, func(o *tlsOptions, v string) error {
 		o.serverName = v
 		return nil
 	}},
-	{option{"insecure", "true: skip certificate verification (the handshake must still succeed)"}, func(o *tlsOptions, v string) error {
+	{option{name: "insecure", help: "true: skip certificate verification (the handshake must still succeed)"}, func(o *tlsOptions, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return errors.New("want true or false")
@@ -166,24 +249,23 @@ var tlsOptionList = []typedOption[tlsOptions]{
 		o.insecure = b
 		return nil
 	}},
+	{option{name: "cert", help: "PEM file of the client certificate (and its chain) to present, for servers that verify clients; with key="}, func(o *tlsOptions, v string) error {
+		o.certFile = v
+		return nil
+	}},
+	{option{name: "key", help: "PEM file of the client certificate's private key, with cert="}, func(o *tlsOptions, v string) error {
+		o.keyFile = v
+		return nil
+	}},
 }
 
-// tlsConfig builds a target's TLS config from its options: the CA file is
-// read now, so a missing or bad file is a configuration error, not "not
-// ready".
-func (sc *scheme) tlsConfig(host string, values map[string]string) (*tls.Config, []error) {
-	var (
-		o    tlsOptions
-		errs []error
-	)
-	for _, opt := range tlsOptionList {
-		if v, ok := values[opt.name]; ok {
-			if err := opt.set(&o, v); err != nil {
-				errs = append(errs, fmt.Errorf("option %s=%q: %v", opt.name, v, err))
-			}
-		}
-	}
-	if len(errs) > 0 {
+// tlsConfig builds a target's TLS config from its options: the CA file and
+// the client certificate are read now, so a missing or bad file is a
+// configuration error, not "not ready". A certificate renewed on disk is
+// picked up by a restart.
+func (sc *scheme) tlsConfig(host string, values map[string][]string) (*tls.Config, []error) {
+	var o tlsOptions
+	if errs := setOptions(&o, tlsOptionList, values); len(errs) > 0 {
 		return nil, errs
 	}
 	c := &tls.Config{
@@ -195,18 +277,51 @@ func (sc *scheme) tlsConfig(host string, values map[string]string) (*tls.Config,
 	if o.serverName != "" {
 		c.ServerName = o.serverName
 	}
+	var errs []error
 	if o.caFile != "" {
 		pem, err := os.ReadFile(o.caFile)
-		if err != nil {
-			return nil, []error{fmt.Errorf("option ca=%q: %w", o.caFile, errors.Unwrap(err))}
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("option ca=%q: %w", o.caFile, errors.Unwrap(err)))
+		default:
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				errs = append(errs, fmt.Errorf("option ca=%q: no PEM certificate in the file", o.caFile))
+			}
+			c.RootCAs = pool
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, []error{fmt.Errorf("option ca=%q: no PEM certificate in the file", o.caFile)}
-		}
-		c.RootCAs = pool
 	}
-	return c, nil
+	switch {
+	case o.certFile == "" && o.keyFile == "":
+	case o.keyFile == "":
+		errs = append(errs, fmt.Errorf("option cert=%q needs key=, the file of its private key", o.certFile))
+	case o.certFile == "":
+		errs = append(errs, fmt.Errorf("option key=%q needs cert=, the file of its certificate", o.keyFile))
+	default:
+		cert, err := clientCertificate(o.certFile, o.keyFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, errs
+}
+
+// clientCertificate loads cert= and key=. Its errors name the files, never
+// what they hold.
+func clientCertificate(certFile, keyFile string) (tls.Certificate, error) {
+	for _, f := range [][2]string{{"cert", certFile}, {"key", keyFile}} {
+		if _, err := os.ReadFile(f[1]); err != nil {
+			return tls.Certificate{}, fmt.Errorf("option %s=%q: %w", f[0], f[1], errors.Unwrap(err))
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		// crypto/tls's words: "failed to find any PEM data in certificate
+		// input", "private key does not match public key", …
+		return tls.Certificate{}, fmt.Errorf("options cert=%q key=%q: %s", certFile, keyFile, strings.TrimPrefix(err.Error(), "tls: "))
+	}
+	return cert, nil
 }
 
 // accepts reports whether the scheme takes option name (optional= aside).
@@ -255,6 +370,9 @@ var families = []family{
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
+	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
+	{[]string{"mongodb"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
+	{[]string{"kafka"}, "`kafka://[user:password@]host[:port][,host[:port]…]`", "a broker answers ApiVersions and Metadata naming a controller (and the topic has a leader for every partition)", "`kafka-broker-api-versions.sh`, `kcat -L`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},

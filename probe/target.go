@@ -16,10 +16,13 @@ import (
 // Spec is one target as written by a user, before it is checked:
 // `[NAME=]URL [OPTION=VALUE ...]`.
 type Spec struct {
-	Name    string            // empty when the user gave none
-	URL     string            // as written; may hold a password
-	Options map[string]string // OPTION=VALUE pairs, in no order
-	Source  string            // where it came from, e.g. "DEPPROBE_TARGETS, target 2"
+	Name string // empty when the user gave none
+	URL  string // as written; may hold a password
+	// Options are the OPTION=VALUE pairs: the values of each option in the
+	// order given; more than one only for an option that is repeatable
+	// (header=).
+	Options map[string][]string
+	Source  string // where it came from, e.g. "DEPPROBE_TARGETS, target 2"
 }
 
 // validName reports whether s may be a NAME: 1 to 63 letters, digits, '_',
@@ -167,23 +170,33 @@ func parseSpec(where string, fields []string) (Spec, error) {
 	} else {
 		return s, fmt.Errorf("%s: %q is not a URL: write scheme://address, e.g. tcp://db:5432", where, redactRaw(s.URL))
 	}
-	var errs []error
+	var (
+		errs []error
+		prev string // the option before, whose value a blank may have cut
+	)
 	for _, f := range fields[1:] {
 		k, v, ok := strings.Cut(f, "=")
 		switch {
+		case !ok && secretOption(prev):
+			// Likely the rest of a secret value that held a blank: never
+			// echo it.
+			errs = append(errs, fmt.Errorf("%s: a field after option %s= is not OPTION=VALUE: write a blank inside a value as %%20", where, prev))
 		case !ok:
 			errs = append(errs, fmt.Errorf("%s: option %q: write OPTION=VALUE", where, f))
 		case !validOptionKey(k):
 			errs = append(errs, fmt.Errorf("%s: option %q: the name must be lowercase letters, digits and '_'", where, k))
-		case s.Options[k] != "":
+		case len(s.Options[k]) > 0 && !repeatable(k):
 			errs = append(errs, fmt.Errorf("%s: option %q is given twice", where, k))
 		case v == "":
 			errs = append(errs, fmt.Errorf("%s: option %q has no value", where, k))
 		default:
 			if s.Options == nil {
-				s.Options = map[string]string{}
+				s.Options = map[string][]string{}
 			}
-			s.Options[k] = v
+			s.Options[k] = append(s.Options[k], v)
+		}
+		if ok {
+			prev = k
 		}
 	}
 	return s, errors.Join(errs...)
@@ -265,9 +278,9 @@ func (t *Target) Address() string {
 	return net.JoinHostPort(t.host, t.port)
 }
 
-// Hosts is every host:port the URL's authority names, in order: one for
-// every scheme depprobe has today; a scheme that takes a list of hosts (a
-// seed or bootstrap list, `kafka://k1:9092,k2:9092`) gets them all.
+// Hosts is every host:port the URL's authority names, in order: one, or
+// for a scheme that takes a list of hosts (a bootstrap list,
+// `kafka://k1:9092,k2:9092`) every one of them.
 func (t *Target) Hosts() []string { return slices.Clone(t.hosts) }
 
 // New checks a spec and builds its target: a known scheme, a host and port
@@ -305,7 +318,7 @@ func New(s Spec) (*Target, error) {
 		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			errs = append(errs, fmt.Errorf("%s: %q: a k8s:// URL has no user, query or fragment", where, redact(u)))
 		}
-		o, objErrs := parseObject(u.Hostname(), u.Path, u.Port() != "", s.Options)
+		o, objErrs := parseObject(u.Hostname(), u.Path, u.Port() != "", firstValues(s.Options))
 		for _, err := range objErrs {
 			errs = append(errs, fmt.Errorf("%s: %q: %v", where, redact(u), err))
 		}
@@ -339,8 +352,7 @@ func New(s Spec) (*Target, error) {
 			t.hosts = append(t.hosts, hp)
 		}
 	case len(hostList) > 1:
-		// No scheme takes a list of hosts yet: say how to write them as
-		// targets of their own.
+		// Say how to write them as targets of their own.
 		one := make([]string, len(hostList))
 		for i, h := range hostList {
 			c := *u
@@ -349,8 +361,8 @@ func New(s Spec) (*Target, error) {
 		}
 		errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host; for %s targets write %s", where, redact(u), u.Scheme, numberWord(len(hostList)), strings.Join(one, ",")))
 	}
-	for k, v := range s.Options {
-		switch {
+	for k, vs := range s.Options {
+		switch v := vs[0]; {
 		case k == "optional": // every scheme's
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -372,6 +384,9 @@ func New(s Spec) (*Target, error) {
 		return nil, err
 	}
 	t.in = t.input()
+	if len(t.hosts) > 1 {
+		u.Host = strings.Join(hostList, ",") // the URL as written, every host shown
+	}
 	if sc.tls {
 		c, tlsErrs := sc.tlsConfig(t.host, s.Options)
 		if len(tlsErrs) > 0 {
@@ -589,4 +604,16 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// firstValues is each option's value, for a scheme whose options are
+// given once (the grammar has refused them twice).
+func firstValues(opts map[string][]string) map[string]string {
+	m := make(map[string]string, len(opts))
+	for k, vs := range opts {
+		if len(vs) > 0 {
+			m[k] = vs[0]
+		}
+	}
+	return m
 }

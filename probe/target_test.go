@@ -20,7 +20,7 @@ func TestParseSpecs(t *testing.T) {
 		{name: "one url", text: "tcp://db:5432",
 			want: []probe.Spec{{URL: "tcp://db:5432", Source: "T, target 1"}}},
 		{name: "name and options", text: "api=https://api:8443/healthz status=200-299 ca=/etc/ca.pem",
-			want: []probe.Spec{{Name: "api", URL: "https://api:8443/healthz", Options: map[string]string{"status": "200-299", "ca": "/etc/ca.pem"}, Source: "T, target 1"}}},
+			want: []probe.Spec{{Name: "api", URL: "https://api:8443/healthz", Options: map[string][]string{"status": {"200-299"}, "ca": {"/etc/ca.pem"}}, Source: "T, target 1"}}},
 		{name: "commas and newlines, blanks and comments", text: "a=tcp://a:1, b=tcp://b:2\n\n# a comment, with a comma\n  c=tcp://c:3,\n",
 			want: []probe.Spec{{Name: "a", URL: "tcp://a:1", Source: "T, target 1"}, {Name: "b", URL: "tcp://b:2", Source: "T, target 2"}, {Name: "c", URL: "tcp://c:3", Source: "T, target 3"}}},
 		{name: "equals sign in the query is not a name", text: "http://x/?a=b",
@@ -28,7 +28,7 @@ func TestParseSpecs(t *testing.T) {
 		{name: "equals sign in a name-less url's query with a name", text: "web=http://x/?a=b",
 			want: []probe.Spec{{Name: "web", URL: "http://x/?a=b", Source: "T, target 1"}}},
 		{name: "hosts of one url", text: "kafka://k1:9092,k2:9092 topic=x",
-			want: []probe.Spec{{URL: "kafka://k1:9092,k2:9092", Options: map[string]string{"topic": "x"}, Source: "T, target 1"}}},
+			want: []probe.Spec{{URL: "kafka://k1:9092,k2:9092", Options: map[string][]string{"topic": {"x"}}, Source: "T, target 1"}}},
 		{name: "hosts with userinfo and a path", text: "mongodb://u:p@m1,m2:27018,[::1]/app?replicaSet=rs,m=tcp://x:1",
 			want: []probe.Spec{{URL: "mongodb://u:p@m1,m2:27018,[::1]/app?replicaSet=rs", Source: "T, target 1"}, {Name: "m", URL: "tcp://x:1", Source: "T, target 2"}}},
 		{name: "a url after the comma is a target", text: "tcp://a:1,tcp://b:2,c=tcp://c:3",
@@ -70,7 +70,7 @@ func specEqual(a, b probe.Spec) bool {
 		return false
 	}
 	for k, v := range a.Options {
-		if b.Options[k] != v {
+		if !slices.Equal(b.Options[k], v) {
 			return false
 		}
 	}
@@ -205,6 +205,10 @@ func FuzzParseSpecs(f *testing.F) {
 		"m=mongodb://u:SECRETPW@m1,m2:27018/app?replicaSet=rs,tcp://x:1",
 		"a=tcp://[::1]:1,[::2]:2, b=tcp://c:3,",
 		"tcp://a:1,b=tcp://c:3 ,x",
+		"grpc://a:1 header=authorization:Bearer%20HDRSECRET header=x-id:@/nonexistent/HDRSECRET",
+		"grpc://a:1 header=Authorization: Bearer HDRSECRET",
+		"grpc://a:1 header=HDRSECRET header=bad name:HDRSECRET header=x:%zzHDRSECRET",
+		"mc=memcached://u:SECRETPW@c",
 		"w=k8s://pods selector=app=web,tier=front,db=postgres://db:5432",
 		"k8s://pods selector=,a a=b,",
 	} {
@@ -227,16 +231,18 @@ func FuzzParseSpecs(f *testing.F) {
 					t.Errorf("spec URL %q: the comma at %d should have ended the target", s.URL, i)
 				}
 			}
-			for k, v := range s.Options {
-				if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n") || strings.Contains(k, ",") {
-					t.Errorf("option %q=%q is not one field", k, v)
-				}
-				// A comma left in a value joins what follows it (a
-				// selector's labels): never first, never before a blank,
-				// the end or another target.
-				for i := strings.IndexByte(v, ','); i >= 0; i = nextComma(v, i) {
-					if rest := v[i+1:]; i == 0 || rest == "" || strings.ContainsAny(rest[:1], ",") || looksLikeTarget(rest) {
-						t.Errorf("option %q=%q: the comma at %d should have ended the target", k, v, i)
+			for k, vs := range s.Options {
+				for _, v := range vs {
+					if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n") || strings.Contains(k, ",") {
+						t.Errorf("option %q=%q is not one field", k, v)
+					}
+					// A comma left in a value joins what follows it (a
+					// selector's labels): never first, never before a
+					// blank, the end or another target.
+					for i := strings.IndexByte(v, ','); i >= 0; i = nextComma(v, i) {
+						if rest := v[i+1:]; i == 0 || rest == "" || strings.ContainsAny(rest[:1], ",") || looksLikeTarget(rest) {
+							t.Errorf("option %q=%q: the comma at %d should have ended the target", k, v, i)
+						}
 					}
 				}
 			}
@@ -246,6 +252,17 @@ func FuzzParseSpecs(f *testing.F) {
 			}
 			if nerr != nil && strings.Contains(s.URL, ":SECRETPW@") && strings.Contains(nerr.Error(), "SECRETPW") {
 				t.Errorf("New error leaks the password: %v", nerr)
+			}
+			// A marker that the text holds only in header values (not in
+			// a file path, not elsewhere) never appears in an error.
+			inHeaders := 0
+			for _, v := range s.Options["header"] {
+				if !strings.Contains(v, "@") {
+					inHeaders += strings.Count(v, "HDRSECRET")
+				}
+			}
+			if nerr != nil && inHeaders > 0 && inHeaders == strings.Count(text, "HDRSECRET") && strings.Contains(nerr.Error(), "HDRSECRET") {
+				t.Errorf("New error leaks a header value: %v", nerr)
 			}
 		}
 		if err != nil && strings.Contains(text, ":SECRETPW@") && strings.Contains(err.Error(), "SECRETPW") {

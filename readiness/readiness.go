@@ -41,6 +41,10 @@ type Config struct {
 	Remind time.Duration
 	// Version is the depprobe version for depprobe_build_info.
 	Version string
+	// MetricsMaxAge is how long a rendered /metrics page is served again to
+	// other scrapers; zero means DefaultMetricsMaxAge, a negative value
+	// renders every scrape (tests).
+	MetricsMaxAge time.Duration
 	// Now is the clock for since, last_success and /livez; nil means
 	// time.Now.
 	Now func() time.Time
@@ -116,7 +120,7 @@ func New(targets []*probe.Target, c Config) (*Monitor, error) {
 		cfg:     c,
 		now:     now,
 		rep:     probe.NewReporter(log, c.Remind, now),
-		metrics: newMetrics(targets, c.Version),
+		metrics: newMetrics(targets, c.Version, c.MetricsMaxAge, now),
 		stale:   staleAfter(c),
 		states:  make([]State, len(targets)),
 		beats:   make([]time.Time, len(targets)),
@@ -212,18 +216,33 @@ func allReady(states []State) bool {
 // no loop has been silent for longer than a healthy loop can be. When not
 // alive, why says so in a few words.
 func (m *Monitor) Alive() (ok bool, why string) {
-	now := m.now()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.stopped {
-		return false, "probing has stopped"
-	}
-	if m.stale > 0 {
-		for i, beat := range m.beats {
-			if silent := now.Sub(beat); silent > m.stale {
-				return false, fmt.Sprintf("the loop of %q has not finished an attempt for %s (limit %s)", m.states[i].Name, probe.RoundDuration(silent), m.stale)
-			}
+	for _, c := range m.liveness() {
+		if !c.ok {
+			return false, c.why
 		}
 	}
 	return true, ""
+}
+
+// liveness is /livez's checks: "probing" (Run has not returned) and one
+// "loop/NAME" per target (its loop finished an attempt lately).
+func (m *Monitor) liveness() []check {
+	now := m.now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	checks := make([]check, 0, 1+len(m.beats))
+	probing := check{name: "probing", ok: !m.stopped}
+	if m.stopped {
+		probing.why = "probing has stopped"
+	}
+	checks = append(checks, probing)
+	for i, beat := range m.beats {
+		c := check{name: "loop/" + m.states[i].Name, ok: true}
+		if silent := now.Sub(beat); m.stale > 0 && !m.stopped && silent > m.stale {
+			c.ok = false
+			c.why = fmt.Sprintf("the loop of %q has not finished an attempt for %s (limit %s)", m.states[i].Name, probe.RoundDuration(silent), m.stale)
+		}
+		checks = append(checks, c)
+	}
+	return checks
 }

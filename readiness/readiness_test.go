@@ -37,6 +37,8 @@ func fast() readiness.Config {
 		},
 		Interval: 5 * time.Millisecond,
 		Version:  "test",
+		// Every scrape renders: tests read a series right after a change.
+		MetricsMaxAge: -1,
 	}
 }
 
@@ -194,7 +196,7 @@ func TestReadyzFlips(t *testing.T) {
 
 	eventuallyGet(t, base+"/readyz", 503, "[-]late failed: connect refused\nreadyz check failed\n")
 	eventuallyGet(t, base+"/readyz/late", 503, "[-]late failed: connect refused\n")
-	if got := metric(t, base, `depprobe_target_up{target="late"}`); got != 0 {
+	if got := metric(t, base, `depprobe_target_up{optional="false",target="late"}`); got != 0 {
 		t.Errorf("depprobe_target_up = %v, want 0", got)
 	}
 	refused := metric(t, base, `depprobe_failures_total{outcome="refused",step="connect",target="late"}`)
@@ -210,7 +212,7 @@ func TestReadyzFlips(t *testing.T) {
 	eventuallyGet(t, base+"/readyz", 200, "ok\n")
 	eventuallyGet(t, base+"/readyz?verbose", 200, "[+]late ok\nreadyz check passed\n")
 	eventuallyGet(t, base+"/readyz/late", 200, "ok\n")
-	if got := metric(t, base, `depprobe_target_up{target="late"}`); got != 1 {
+	if got := metric(t, base, `depprobe_target_up{optional="false",target="late"}`); got != 1 {
 		t.Errorf("depprobe_target_up = %v, want 1", got)
 	}
 	if got := metric(t, base, `depprobe_attempts_total{outcome="ok",step="connect",target="late"}`); got < 1 {
@@ -222,7 +224,7 @@ func TestReadyzFlips(t *testing.T) {
 
 	down()
 	eventuallyGet(t, base+"/readyz", 503, "[-]late failed: connect refused\nreadyz check failed\n")
-	eventually(t, "depprobe_target_up 0", func() bool { return metric(t, base, `depprobe_target_up{target="late"}`) == 0 })
+	eventually(t, "depprobe_target_up 0", func() bool { return metric(t, base, `depprobe_target_up{optional="false",target="late"}`) == 0 })
 	if got := metric(t, base, `depprobe_build_info{goversion="`+runtime.Version()+`",version="test"}`); got != 1 {
 		t.Errorf("depprobe_build_info = %v, want 1", got)
 	}
@@ -567,5 +569,111 @@ func TestReadyzCluster(t *testing.T) {
 	var one readiness.TargetJSON
 	if err := json.Unmarshal([]byte(body), &one); err != nil || one.Cause != "pods_not_ready" || one.Hint != "kubectl -n app logs db-0 --previous" {
 		t.Errorf("GET /readyz/db as JSON = %s (%v), want cause pods_not_ready and the API's hint", body, err)
+	}
+}
+
+// TestStepsJSON: the JSON form gives the last attempt's steps as objects.
+func TestStepsJSON(t *testing.T) {
+	_, base, _ := monitor(t, targets(t, "down=tcp://"+refusedAddr(t)), fast())
+	eventuallyGet(t, base+"/readyz/down", 503, "[-]down failed: connect refused\n")
+	_, body, _ := get(t, base+"/readyz/down", "Accept", "application/json")
+	var j readiness.TargetJSON
+	if err := json.Unmarshal([]byte(body), &j); err != nil {
+		t.Fatal(err)
+	}
+	if len(j.Steps) != 2 || j.Steps[1].Step != "connect" || j.Steps[1].Outcome != "refused" || j.Steps[1].Addr == "" || j.Steps[1].DurationMS <= 0 {
+		t.Errorf("steps = %+v, want resolve, then connect refused with its address and duration", j.Steps)
+	}
+	if !strings.Contains(body, `"duration_ms": `) {
+		t.Errorf("JSON lacks duration_ms:\n%s", body)
+	}
+}
+
+// TestKubernetesForms: the forms Kubernetes users know from the API
+// server's /readyz and /livez: ?verbose on /livez, ?exclude=NAME, a JSON
+// 404, and metrics that explain themselves and mark optional targets.
+func TestKubernetesForms(t *testing.T) {
+	_, base, _ := monitor(t, targets(t, "up=tcp://"+listening(t), "down=tcp://"+refusedAddr(t), "opt=tcp://"+refusedAddr(t)+" optional=true"), fast())
+	eventuallyGet(t, base+"/readyz?verbose", 503, "[+]up ok\n[-]down failed: connect refused\n[-]opt failed: connect refused (optional)\nreadyz check failed\n")
+
+	for _, tc := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/readyz?exclude=down", 200, "ok\n"},
+		{"/readyz?exclude=down&verbose", 200, "[+]up ok\n[+]down excluded: ok\n[-]opt failed: connect refused (optional)\nreadyz check passed\n"},
+		{"/readyz?exclude=up", 503, "[+]up excluded: ok\n[-]down failed: connect refused\n[-]opt failed: connect refused (optional)\nreadyz check failed\n"},
+		{"/readyz?exclude=nope,down&exclude=other&verbose", 200, "[+]up ok\n[+]down excluded: ok\n[-]opt failed: connect refused (optional)\nwarn: some health checks cannot be excluded: no matches for \"nope\",\"other\"\nreadyz check passed\n"},
+		{"/livez", 200, "ok\n"},
+		{"/livez?verbose", 200, "[+]probing ok\n[+]loop/up ok\n[+]loop/down ok\n[+]loop/opt ok\nlivez check passed\n"},
+		{"/livez?verbose&exclude=loop/down", 200, "[+]probing ok\n[+]loop/up ok\n[+]loop/down excluded: ok\n[+]loop/opt ok\nlivez check passed\n"},
+		{"/readyz/nope", 404, "no target named \"nope\"\n"},
+	} {
+		if code, body, _ := get(t, base+tc.path); code != tc.code || body != tc.body {
+			t.Errorf("GET %s = %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
+		}
+	}
+
+	code, body, h := get(t, base+"/readyz/nope", "Accept", "application/json")
+	var notFound struct{ Error string }
+	if err := json.Unmarshal([]byte(body), &notFound); code != 404 || err != nil || h.Get("Content-Type") != "application/json" || notFound.Error != `no target named "nope"` {
+		t.Errorf("GET /readyz/nope as JSON = %d %s %q (%v), want 404 application/json with an error", code, h.Get("Content-Type"), body, err)
+	}
+	code, body, _ = get(t, base+"/readyz?exclude=down,nope", "Accept", "application/json")
+	var all readiness.ReadyzJSON
+	if err := json.Unmarshal([]byte(body), &all); err != nil || code != 200 || !all.Ready || len(all.Warnings) != 1 || !strings.Contains(all.Warnings[0], `"nope"`) {
+		t.Errorf("GET /readyz?exclude=down,nope as JSON = %d %s (%v), want 200, ready, a warning naming nope", code, body, err)
+	}
+	for _, tg := range all.Targets {
+		if tg.Excluded != (tg.Name == "down") {
+			t.Errorf("target %s: excluded = %v", tg.Name, tg.Excluded)
+		}
+	}
+
+	_, page, _ := get(t, base+"/metrics")
+	helps := 0
+	for line := range strings.Lines(page) {
+		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+			helps++
+			if name, text, _ := strings.Cut(strings.TrimSpace(rest), " "); text == "" {
+				t.Errorf("# HELP %s has no text", name)
+			}
+		}
+	}
+	for _, want := range []string{
+		"# HELP depprobe_target_up 1 when",
+		"# HELP depprobe_step_duration_seconds How long",
+		`depprobe_target_up{optional="true",target="opt"} 0`,
+		`depprobe_target_up{optional="false",target="up"} 1`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if helps < 5 {
+		t.Errorf("/metrics has %d # HELP lines, want one per depprobe series", helps)
+	}
+}
+
+// TestMetricsPageShared: scrapers within MetricsMaxAge of a render share
+// its page (one render for many concurrent scrapers, not one each); an
+// older page is rendered again.
+func TestMetricsPageShared(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := fast()
+	c.Now = clk.Now
+	c.MetricsMaxAge = time.Minute
+	addr := refusedAddr(t)
+	m, base, _ := monitor(t, targets(t, "down=tcp://"+addr), c)
+	eventually(t, "the first attempt", func() bool { return m.States()[0].Probed })
+	_, first, _ := get(t, base+"/metrics")
+	eventually(t, "more attempts", func() bool { return m.States()[0].Attempts > 3 })
+	if _, again, _ := get(t, base+"/metrics"); again != first {
+		t.Errorf("a scrape within MetricsMaxAge rendered a new page")
+	}
+	clk.Add(time.Minute)
+	if _, later, _ := get(t, base+"/metrics"); later == first {
+		t.Errorf("a scrape after MetricsMaxAge got the old page")
 	}
 }

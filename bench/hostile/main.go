@@ -40,6 +40,7 @@ func main() {
 	conns := flag.Int("conns", 5000, "connection attempts held open against serve")
 	scrapers := flag.Int("scrapers", 50, "concurrent /metrics scrapers")
 	scrapeFor := flag.Duration("scrape-for", 10*time.Second, "how long the scrapers run")
+	only := flag.String("only", "check,wait,serve", "which runs, comma-separated")
 	flag.Parse()
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "hostile: -depprobe is required")
@@ -47,9 +48,16 @@ func main() {
 	}
 	h := &harness{bin: *bin}
 	defer h.close()
-	h.checks()
-	h.waitDrip()
-	h.serve(*conns, *scrapers, *scrapeFor)
+	runs := strings.Split(*only, ",")
+	if slices.Contains(runs, "check") {
+		h.checks()
+	}
+	if slices.Contains(runs, "wait") {
+		h.waitDrip()
+	}
+	if slices.Contains(runs, "serve") {
+		h.serve(*conns, *scrapers, *scrapeFor)
+	}
 	fmt.Println("| run | load | result | wall | CPU | peak RSS (VmHWM) | notes |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, r := range h.rows {

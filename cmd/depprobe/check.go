@@ -77,8 +77,8 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 			mark = "✗"
 		}
 		addr := s.Addr
-		if s.Step == probe.Resolve && s.Outcome == probe.OK && (len(r.Addrs) != 1 || r.Addrs[0] != addr) {
-			addr += " → " + strings.Join(r.Addrs, ", ")
+		if s.Step == probe.Resolve && s.Outcome == probe.OK && (len(s.Addrs) != 1 || s.Addrs[0] != addr) {
+			addr += " → " + strings.Join(s.Addrs, ", ")
 		}
 		outcome := string(s.Outcome)
 		if s.Step == probe.Cluster && r.Step != probe.Cluster && r.Finding != nil {

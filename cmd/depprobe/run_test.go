@@ -297,6 +297,7 @@ func normalize(s string) string {
 	s = regexp.MustCompile(`(?m)^(Date|Content-Length): .*$`).ReplaceAllString(s, `$1: X`)
 	s = regexp.MustCompile(`"attempt":\d+`).ReplaceAllString(s, `"attempt":N`)
 	s = regexp.MustCompile(`"(attempts|consecutive_failures)": \d+`).ReplaceAllString(s, `"$1": N`)
+	s = regexp.MustCompile(`"duration_ms": [0-9.e+-]+`).ReplaceAllString(s, `"duration_ms": D`)
 	s = regexp.MustCompile(`(?m)^(depprobe_\w+_total\{[^}]*\}) \d+$`).ReplaceAllString(s, `$1 N`)
 	s = regexp.MustCompile(`goversion="[^"]*"`).ReplaceAllString(s, `goversion="V"`)
 	s = regexp.MustCompile(`\d+(\.\d+)?(ns|µs|ms|s)\b`).ReplaceAllString(s, "D")

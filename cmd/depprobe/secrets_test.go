@@ -18,6 +18,9 @@ import (
 // configuration errors.
 func TestSecretsNeverLeak(t *testing.T) {
 	const pw, token, query = "hunter2-PW", "tok-USERTOKEN", "q-QUERYSECRET"
+	const hdrInline, hdrFile = "hdr-INLINESECRET", "hdr-FILESECRET"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("Bearer "+hdrFile+"\n"), 0o600)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
@@ -28,6 +31,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"api=http://" + token + "@" + host + "/healthz?access_token=" + query,
 		"basic=http://user:" + pw + "@" + host + "/",
 		"db=tcp://app:" + pw + "@" + down + "/?password=" + query,
+		"rpc=grpc://" + down + " header=authorization:Bearer%20" + hdrInline + " header=x-token:@" + tokenFile,
+		"mc=memcached://app:" + pw + "@" + down,
+		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
+		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)
@@ -45,6 +52,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"bad port", nil, []string{"check", "tcp://u:" + pw + "@db:99999/?t=" + query}},
 		{"unknown scheme", nil, []string{"check", "foo://" + token + "@db/?t=" + query}},
 		{"not a url", nil, []string{"check", "db:" + pw + "@host?t=" + query}},
+		{"header with a blank", nil, []string{"check", "grpc://" + down, "header=authorization:Bearer", hdrInline}},
+		{"bad header name", nil, []string{"check", "grpc://" + down, "header=bad\x01name:" + hdrInline}},
+		{"header without a name", nil, []string{"check", "grpc://" + down, "header=" + hdrInline}},
+		{"header on a scheme without", nil, []string{"check", "tcp://" + down, "header=x:" + hdrInline}},
 	}
 	// In a pod: the service account's token, and a URL secret in a target
 	// the cluster step explains.
@@ -84,7 +95,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				t.Fatal("no output at all: the test would prove nothing")
 			}
 			for where, out := range outputs {
-				for _, secret := range []string{pw, token, query, podToken} {
+				for _, secret := range []string{pw, token, query, hdrInline, hdrFile, podToken} {
 					if strings.Contains(out, secret) {
 						t.Errorf("%s contains the secret %q:\n%s", where, secret, out)
 					}

@@ -21,8 +21,13 @@ const (
 	readHeaderTimeout = 2 * time.Second
 	readTimeout       = 5 * time.Second
 	writeTimeout      = 10 * time.Second // /metrics of 100 targets included
-	idleTimeout       = 60 * time.Second
-	maxHeaderBytes    = 8 << 10
+	// idleTimeout closes a kept-alive connection between requests: a
+	// kubelet opens one per probe, and Prometheus reconnects at no cost.
+	idleTimeout    = 5 * time.Second
+	maxHeaderBytes = 8 << 10
+	// maxConns caps the connections open at once (see connLimit): the
+	// kubelet's probes and a scraper or two need a handful.
+	maxConns = 64
 	// shutdownGrace is how long requests in flight may finish after
 	// SIGTERM; then the remaining connections are closed.
 	shutdownGrace = 2 * time.Second
@@ -59,8 +64,10 @@ func serve(ctx context.Context, c config, targets []*probe.Target, log *slog.Log
 		slog.Int("max_timeouts", c.MaxTimeouts),
 		slog.String("backoff", fmt.Sprintf("%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffMultiplier, c.BackoffJitter)),
 	)
+	limited := newConnLimit(ln, maxConns)
 	srv := &http.Server{
 		Handler:           m.Handler(),
+		ConnState:         limited.ConnState,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -74,7 +81,7 @@ func serve(ctx context.Context, c config, targets []*probe.Target, log *slog.Log
 	var wg sync.WaitGroup
 	wg.Go(func() { m.Run(pctx) })
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limited) }()
 
 	var serveErr error
 	select {

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -130,7 +134,7 @@ func TestServe(t *testing.T) {
 	}()
 	defer ln.Close()
 	awaitGet(t, s.base+"/readyz", 200, "ok\n")
-	awaitGet(t, s.base+"/metrics", 200, `depprobe_target_up{target="late"} 1`)
+	awaitGet(t, s.base+"/metrics", 200, `depprobe_target_up{optional="false",target="late"} 1`)
 	if !strings.Contains(s.stderr.String(), `"msg":"ready","target":"late"`) {
 		t.Errorf("no ready line in the log:\n%s", s.stderr)
 	}
@@ -180,5 +184,82 @@ func TestServeListenInUse(t *testing.T) {
 	want := `DEPPROBE_LISTEN=\"` + busy.Addr().String() + `\": cannot listen: bind: address already in use: another process listens there`
 	if !strings.Contains(res.stderr, want) {
 		t.Errorf("stderr lacks %s:\n%s", want, res.stderr)
+	}
+}
+
+// TestServeConnectionCap: serve keeps at most maxConns connections open,
+// however many clients come, and a kept-alive or half-open crowd never locks
+// a new client (a kubelet probe) out: an idle connection is closed to make
+// room, a stalled one by ReadHeaderTimeout.
+func TestServeConnectionCap(t *testing.T) {
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "10ms"}, "up=tcp://"+listening(t))
+	addr := strings.TrimPrefix(s.base, "http://")
+	awaitGet(t, s.base+"/readyz", 200, "ok\n")
+	goroutines := runtime.NumGoroutine()
+
+	// 5 × maxConns clients, one after the other: each asks for /readyz and
+	// keeps its connection (HTTP/1.1 keep-alive); every one is answered.
+	const clients = 5 * maxConns
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range clients {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("client %d: no answer: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	// The server closed all but maxConns of them at most.
+	open := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+			open++
+		}
+	}
+	if open > maxConns {
+		t.Errorf("%d of %d kept-alive connections still open, want at most %d", open, clients, maxConns)
+	}
+	// And so are its goroutines, one per connection (polled: closed
+	// connections' goroutines end on their own time).
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for extra := runtime.NumGoroutine() - goroutines; extra > maxConns+8; extra = runtime.NumGoroutine() - goroutines {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d more goroutines with %d clients, want about %d at most", extra, clients, maxConns)
+		}
+		<-tick.C
+	}
+
+	// maxConns clients that send half a request hold every slot: a new one
+	// is answered once ReadHeaderTimeout has closed them.
+	for range maxConns {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		io.WriteString(c, "GET /readyz HTTP/1.1\r\n")
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(s.base + "/readyz")
+	if err != nil {
+		t.Fatalf("a new client behind %d stalled ones: %v", maxConns, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /readyz = %d, want 200", resp.StatusCode)
 	}
 }

@@ -108,7 +108,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	if err := amqpWriteMethod(conn, m.Bytes()); err != nil {
 		return err
 	}
-	if args, err = amqpExpect(conn, in, 41, "Open", "Connection.Open-Ok (10.41)"); err != nil {
+	if _, err = amqpExpect(conn, in, 41, "Open", "Connection.Open-Ok (10.41)"); err != nil {
 		return err
 	}
 	// Connection.Close (reply 200), then wait for Close-Ok, so that the
@@ -154,7 +154,7 @@ func amqpClosed(in proto.Input, args []byte) error {
 }
 
 // amqpNext reads the next frame, which must be a method frame.
-func amqpNext(conn net.Conn) (class, method uint16, args []byte, err error) {
+func amqpNext(conn io.Reader) (class, method uint16, args []byte, err error) {
 	var h [7]byte
 	if _, err := io.ReadFull(conn, h[:]); err != nil {
 		return 0, 0, nil, err
@@ -165,7 +165,7 @@ func amqpNext(conn net.Conn) (class, method uint16, args []byte, err error) {
 // amqpReadMethod reads the rest of a frame whose first 7 bytes (type,
 // channel, size) are head, and returns its method's class, id and
 // arguments. Connection.Start is well under 64 KiB.
-func amqpReadMethod(conn net.Conn, head [7]byte) (class, method uint16, args []byte, err error) {
+func amqpReadMethod(conn io.Reader, head [7]byte) (class, method uint16, args []byte, err error) {
 	typ, size := head[0], binary.BigEndian.Uint32(head[3:])
 	if typ != 1 || size < 4 || size > 64<<10 {
 		return 0, 0, nil, proto.Failf(proto.Unexpected, "not an AMQP broker: it answered %q", proto.QuoteReply(string(head[:])))
@@ -241,7 +241,7 @@ func amqpField(b *bytes.Buffer, name string, typ byte, v []byte) {
 // amqpExpect reads the broker's next method and wants Connection method
 // (class 10) number method after what the probe sent; a Connection.Close
 // instead says why the broker refused.
-func amqpExpect(conn net.Conn, in proto.Input, method uint16, sent, want string) ([]byte, error) {
+func amqpExpect(conn io.ReadWriter, in proto.Input, method uint16, sent, want string) ([]byte, error) {
 	class, got, args, err := amqpNext(conn)
 	switch {
 	case err != nil:

@@ -40,6 +40,9 @@ type Options struct {
 	// Service is the service whose health to check; empty: the server as a
 	// whole.
 	Service string
+	// Headers are request metadata (option header=), sent after the
+	// probe's own; their values are secrets.
+	Headers []proto.Header
 }
 
 // Check calls grpc.health.v1.Health/Check, like grpc_health_probe and
@@ -86,6 +89,15 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	for _, f := range fields {
 		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
+	for _, h := range opts.Headers {
+		v, err := h.Value()
+		if err != nil {
+			return proto.Fail(proto.Unexpected, err)
+		}
+		// Sensitive: never indexed, so that no intermediary keeps a token
+		// in its HPACK table (RFC 7541, section 7.1.3).
+		enc.WriteField(hpack.HeaderField{Name: h.Name, Value: v, Sensitive: true})
+	}
 	out := []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 	out = h2Frame(out, h2Settings, 0, 0, []byte{0, 2, 0, 0, 0, 0}) // SETTINGS_ENABLE_PUSH = 0
 	out = h2Frame(out, h2Headers, h2EndHeaders, 1, block.Bytes())
@@ -93,7 +105,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	if _, err := conn.Write(out); err != nil {
 		return err
 	}
-	resp, err := h2Response(conn)
+	resp, err := h2Response(conn, conn)
 	if err != nil {
 		return err
 	}
@@ -229,10 +241,10 @@ type h2Answer struct {
 	body            []byte
 }
 
-// h2Response reads frames until stream 1 ends, acknowledging the server's
-// SETTINGS and PINGs. The response is small (a few bytes of body), so the
+// h2Response reads frames from conn until stream 1 ends, acknowledging the
+// server's SETTINGS and PINGs on w. The response is small (a few bytes of body), so the
 // default flow-control windows never need a WINDOW_UPDATE.
-func h2Response(conn net.Conn) (*h2Answer, error) {
+func h2Response(conn io.Reader, w io.Writer) (*h2Answer, error) {
 	r := bufio.NewReader(conn)
 	a := &h2Answer{}
 	var (
@@ -265,11 +277,11 @@ func h2Response(conn net.Conn) (*h2Answer, error) {
 		}
 		switch {
 		case typ == h2Settings && flags&h2EndStream == 0:
-			if _, err := conn.Write(h2Frame(nil, h2Settings, h2EndStream, 0, nil)); err != nil {
+			if _, err := w.Write(h2Frame(nil, h2Settings, h2EndStream, 0, nil)); err != nil {
 				return nil, err
 			}
 		case typ == h2Ping && flags&h2EndStream == 0:
-			if _, err := conn.Write(h2Frame(nil, h2Ping, h2EndStream, 0, p)); err != nil {
+			if _, err := w.Write(h2Frame(nil, h2Ping, h2EndStream, 0, p)); err != nil {
 				return nil, err
 			}
 		case typ == h2GoAway:

@@ -14,8 +14,19 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 
 	"github.com/depprobe/depprobe/probe/proto"
+)
+
+// Limits on what a server sends. net/http's own server allows 1 MiB of
+// request headers and its client 10 MiB of response headers; a health
+// endpoint's answer is a few hundred bytes, and the kubelet's prober keeps
+// 10 KiB of the body. 64 KiB each leaves room for any real answer and bounds
+// an attempt's memory.
+const (
+	MaxHead = 64 << 10 // status line and headers, together
+	MaxBody = 64 << 10 // body bytes read (the rest is never read)
 )
 
 // Options are what an http:// or https:// target's options set. The zero
@@ -32,7 +43,12 @@ type Options struct {
 // it through a proxy. Redirects are not followed; a 3xx counts as ready in
 // the default range 200-399, as the kubelet counts it
 // (https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#http-probes).
-// The body is read (at most 64 KiB) and discarded, never echoed.
+// What a peer sends is bounded: the status line and the header block
+// together at most MaxHead bytes (more is Unexpected), the body read up to
+// MaxBody bytes and discarded, never echoed, and never drained: the ladder
+// closes the connection. A body still arriving at the attempt's deadline is
+// a timeout; a body that ends early or is malformed is not held against a
+// status in range.
 func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) error {
 	scheme := "http"
 	if in.TLS != nil {
@@ -51,8 +67,12 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	if err := req.Write(conn); err != nil {
 		return err
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	lr := &io.LimitedReader{R: conn, N: MaxHead}
+	resp, err := http.ReadResponse(bufio.NewReader(lr), req)
 	if err != nil {
+		if lr.N <= 0 {
+			return proto.Failf(proto.Unexpected, "the status line and headers are longer than %d KiB", MaxHead>>10)
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return proto.Fail(proto.Closed, fmt.Errorf("connection closed before an HTTP response"))
 		}
@@ -63,8 +83,12 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 		}
 		return err
 	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// Not resp.Body.Close: for a response read this way it reads the body
+	// to its end, however long.
+	lr.N = MaxBody
+	if _, err := io.Copy(io.Discard, resp.Body); errors.Is(err, os.ErrDeadlineExceeded) {
+		return err // still arriving at the deadline
+	}
 
 	lo, hi := opts.StatusMin, opts.StatusMax
 	if lo == 0 {

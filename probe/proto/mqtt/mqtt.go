@@ -69,26 +69,10 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 		return err
 	}
 
-	r := bufio.NewReader(conn)
-	typ, err := r.ReadByte()
+	rc, err := connack(bufio.NewReader(conn))
 	if err != nil {
 		return err
 	}
-	if typ != 0x20 {
-		return proto.Failf(proto.Unexpected, "not an MQTT broker: it answered with byte 0x%02x, want CONNACK (0x20)", typ)
-	}
-	n, err := r.ReadByte()
-	if err != nil {
-		return err
-	}
-	if n != 2 {
-		return proto.Failf(proto.Unexpected, "a malformed CONNACK of %d bytes", n)
-	}
-	var ack [2]byte
-	if _, err := io.ReadFull(r, ack[:]); err != nil {
-		return err
-	}
-	rc := ack[1]
 	what := fmt.Sprintf("return code %d", rc)
 	if int(rc) < len(mqttReturnCodes) {
 		what = fmt.Sprintf("%s (return code %d)", mqttReturnCodes[rc], rc)
@@ -129,4 +113,27 @@ func mqttLength(n int) []byte {
 			return b
 		}
 	}
+}
+
+// connack reads a CONNACK packet and returns its return code.
+func connack(r *bufio.Reader) (byte, error) {
+	typ, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	if typ != 0x20 {
+		return 0, proto.Failf(proto.Unexpected, "not an MQTT broker: it answered with byte 0x%02x, want CONNACK (0x20)", typ)
+	}
+	n, err := r.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	if n != 2 {
+		return 0, proto.Failf(proto.Unexpected, "a malformed CONNACK of %d bytes", n)
+	}
+	var ack [2]byte
+	if _, err := io.ReadFull(r, ack[:]); err != nil {
+		return 0, err
+	}
+	return ack[1], nil
 }

@@ -94,35 +94,15 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(p) > 0 && p[0] == 0xff:
+	if len(p) > 0 && p[0] == 0xff {
 		return mysqlError(in, p, false, false)
-	case len(p) < 2 || p[0] != 10:
-		return proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: the first packet is not a protocol 10 handshake")
 	}
-	// Protocol 10 handshake: version\0, thread id (4), scramble part 1 (8),
-	// filler (1), capabilities low (2), charset (1), status (2),
-	// capabilities high (2), scramble length (1), reserved (10), scramble
-	// part 2 (12 and a NUL), plugin name\0.
-	_, rest, ok := bytes.Cut(p[1:], []byte{0}) // the server version
-	if !ok || len(rest) < 15 {
-		return proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: a malformed handshake packet")
-	}
-	serverCaps := uint32(binary.LittleEndian.Uint16(rest[13:]))
-	if len(rest) >= 20 {
-		serverCaps |= uint32(binary.LittleEndian.Uint16(rest[18:])) << 16
+	serverCaps, nonce, plugin, err := handshake(p)
+	if err != nil {
+		return err
 	}
 	if serverCaps&mysqlProtocol41 == 0 {
 		return nil // a pre-4.1 server: it answers, which is all we ask of it
-	}
-	nonce := append([]byte{}, rest[4:12]...)
-	plugin := "mysql_native_password"
-	if len(rest) >= 31+13 {
-		part2, name, _ := bytes.Cut(rest[31:], []byte{0})
-		nonce = append(nonce, part2...)
-		if n, _, _ := bytes.Cut(name, []byte{0}); len(n) > 0 {
-			plugin = string(n)
-		}
 	}
 
 	user := in.User
@@ -194,6 +174,34 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 		}
 	}
 	return nil
+}
+
+// handshake decodes the server's first packet, a protocol 10 handshake:
+// version\0, thread id (4), scramble part 1 (8), filler (1), capabilities
+// low (2), charset (1), status (2), capabilities high (2), scramble length
+// (1), reserved (10), scramble part 2 (12 and a NUL), plugin name\0.
+func handshake(p []byte) (caps uint32, nonce []byte, plugin string, err error) {
+	if len(p) < 2 || p[0] != 10 {
+		return 0, nil, "", proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: the first packet is not a protocol 10 handshake")
+	}
+	_, rest, ok := bytes.Cut(p[1:], []byte{0}) // the server version
+	if !ok || len(rest) < 15 {
+		return 0, nil, "", proto.Failf(proto.Unexpected, "not a MySQL or MariaDB server: a malformed handshake packet")
+	}
+	caps = uint32(binary.LittleEndian.Uint16(rest[13:]))
+	if len(rest) >= 20 {
+		caps |= uint32(binary.LittleEndian.Uint16(rest[18:])) << 16
+	}
+	nonce = append([]byte{}, rest[4:12]...)
+	plugin = "mysql_native_password"
+	if len(rest) >= 31+13 {
+		part2, name, _ := bytes.Cut(rest[31:], []byte{0})
+		nonce = append(nonce, part2...)
+		if n, _, _ := bytes.Cut(name, []byte{0}); len(n) > 0 {
+			plugin = string(n)
+		}
+	}
+	return caps, nonce, plugin, nil
 }
 
 // mysqlScramble answers a plugin's challenge (nonce) with the password.
@@ -286,7 +294,7 @@ func mysqlError(in proto.Input, p []byte, greeted, sentPassword bool) error {
 
 // mysqlRead reads one packet: length (3, little endian), sequence (1),
 // payload. Handshake packets are small; 64 KiB is plenty.
-func mysqlRead(conn net.Conn) (seq byte, payload []byte, err error) {
+func mysqlRead(conn io.Reader) (seq byte, payload []byte, err error) {
 	var h [4]byte
 	if _, err := io.ReadFull(conn, h[:]); err != nil {
 		return 0, nil, err

@@ -36,14 +36,9 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	if strings.HasPrefix(line, "-ERR") {
 		return natsError(in, line)
 	}
-	verb, payload, _ := strings.Cut(line, " ")
-	var info struct {
-		TLSRequired  bool `json:"tls_required"`
-		AuthRequired bool `json:"auth_required"`
-		LameDuck     bool `json:"ldm"`
-	}
-	if !strings.EqualFold(verb, "INFO") || json.Unmarshal([]byte(payload), &info) != nil {
-		return proto.Failf(proto.Unexpected, "not a NATS server: it answered %q, want INFO", proto.QuoteReply(line))
+	info, err := parseInfo(line)
+	if err != nil {
+		return err
 	}
 	if info.LameDuck {
 		return proto.FailHint(proto.NotReady, fmt.Sprintf("the NATS server on %s is in lame duck mode (shutting down): wait for it or its replacement", in.Addr),
@@ -81,6 +76,23 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 		}
 	}
 	return proto.Failf(proto.Unexpected, "no PONG after CONNECT and PING")
+}
+
+// info is what the probe reads of a server's INFO.
+type info struct {
+	TLSRequired  bool `json:"tls_required"`
+	AuthRequired bool `json:"auth_required"`
+	LameDuck     bool `json:"ldm"`
+}
+
+// parseInfo decodes an "INFO {json}" line; anything else is Unexpected.
+func parseInfo(line string) (info, error) {
+	var i info
+	verb, payload, _ := strings.Cut(line, " ")
+	if !strings.EqualFold(verb, "INFO") || json.Unmarshal([]byte(payload), &i) != nil {
+		return i, proto.Failf(proto.Unexpected, "not a NATS server: it answered %q, want INFO", proto.QuoteReply(line))
+	}
+	return i, nil
 }
 
 // natsError maps a "-ERR 'message'" line.
