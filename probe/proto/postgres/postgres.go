@@ -93,8 +93,13 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	if d := fields['D']; d != "" {
 		msgText += " (" + strings.TrimSuffix(d, ".") + ")"
 	}
-	return proto.FailHint(proto.NotReady,
-		fmt.Sprintf("PostgreSQL on %s is up but not accepting connections yet: starting up, shutting down, or a standby still in recovery without hot_standby; wait for it", in.Addr),
+	hint := fmt.Sprintf("PostgreSQL on %s is up but not accepting connections yet: starting up or shutting down; wait for it", in.Addr)
+	if strings.Contains(fields['D'], "Hot standby mode is disabled") || strings.Contains(fields['M'], "not accepting connections") {
+		// A standby with hot_standby=off: it refuses connections for as
+		// long as it is a standby, which is until it is promoted.
+		hint = fmt.Sprintf("PostgreSQL on %s is a standby with hot_standby=off: it accepts no connection for as long as it is a standby, so waiting helps only if it is promoted; set hot_standby=on, or point the target at the primary", in.Addr)
+	}
+	return proto.FailHint(proto.NotReady, hint,
 		fmt.Errorf("server says %q (SQLSTATE 57P03)", proto.Scrub(proto.ServerText(msgText), in.Password)))
 }
 
