@@ -157,4 +157,3 @@ func TestHintBurst(t *testing.T) {
 		t.Errorf("none of %d timed-out connects names depprobe's own burst; a hint: %q", n, results[len(results)-1].Hint)
 	}
 }
-
