@@ -600,6 +600,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	urls = append(urls, "memcached://user:"+secret+"@"+startMemcached(t, "-Y", mcAuth))
+	ferret := startFerretDB(t, "--test-enable-new-auth", "--setup-database=app", "--setup-username=user", "--setup-password=other")
+	urls = append(urls, "mongodb://user:"+secret+"@"+ferret+"/app", "mongodb://user:"+secret+"@"+refusedAddr(t)+","+ferret+"/app?authSource=app")
 	_, kafkaAddrs := kafkaCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "user", "other"))
 	urls = append(urls, "kafka://user:"+secret+"@"+kafkaAddrs[0], "kafka://user:"+secret+"@"+refusedAddr(t)+","+refusedAddr(t))
 	for _, u := range urls {
@@ -649,7 +651,7 @@ func FuzzProtocolReplies(f *testing.F) {
 			c.Write(reply)
 			c.Close()
 		})
-		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached", "kafka"} {
+		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached", "kafka", "mongodb"} {
 			r := attempt(t, target(t, scheme+"://"+ln.Addr().String()), 2*time.Second)
 			if r.Ready() && len(reply) == 0 {
 				t.Errorf("%s: ready on an empty reply", scheme)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/http"
 	"github.com/depprobe/depprobe/probe/proto/kafka"
 	"github.com/depprobe/depprobe/probe/proto/memcached"
+	"github.com/depprobe/depprobe/probe/proto/mongodb"
 	"github.com/depprobe/depprobe/probe/proto/mqtt"
 	"github.com/depprobe/depprobe/probe/proto/mysql"
 	"github.com/depprobe/depprobe/probe/proto/nats"
@@ -29,10 +31,14 @@ import (
 
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
-	port    string   // default port; empty: the URL must name one
-	network string   // "tcp", "unix", "dns" (resolve only) or "file" (no network)
-	tls     bool     // a TLS handshake follows connect; the TLS options apply
-	alpn    []string // protocols offered in the TLS handshake (ALPN)
+	port    string // default port; empty: the URL must name one
+	network string // "tcp", "unix", "dns" (resolve only) or "file" (no network)
+	tls     bool   // a TLS handshake follows connect; the TLS options apply
+	// starttls: the protocol asks for TLS on its own connection
+	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
+	// insecure= apply (the mode says what is verified).
+	starttls bool
+	alpn     []string // protocols offered in the TLS handshake (ALPN)
 	// manyHosts: the URL may name a list of hosts (a seed or bootstrap
 	// list); the others take one.
 	manyHosts bool
@@ -139,8 +145,8 @@ var schemes = map[string]*scheme{
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
 
-	"postgres":   protocol(scheme{port: "5432", network: "tcp"}, noOptions(postgres.Check)),
-	"postgresql": protocol(scheme{port: "5432", network: "tcp"}, noOptions(postgres.Check)),
+	"postgres":   protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
+	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"mysql":      protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
 	"mariadb":    protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
 	"redis":      protocol(scheme{port: "6379", network: "tcp"}, noOptions(redis.Check)),
@@ -151,6 +157,7 @@ var schemes = map[string]*scheme{
 	"mqtt":       protocol(scheme{port: "1883", network: "tcp"}, noOptions(mqtt.Check)),
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
 	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
+	"mongodb":    protocol(scheme{port: "27017", network: "tcp", manyHosts: true}, mongodb.Check, roleOption),
 	"kafka":      protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
 	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
@@ -174,6 +181,20 @@ var statusOption = typedOption[http.Options]{
 	},
 }
 
+var roleOption = typedOption[mongodb.Options]{
+	option{name: "role", help: "primary: only the replica set's writable primary is ready; any (the default): any member that serves"},
+	func(o *mongodb.Options, v string) error {
+		switch v {
+		case "primary":
+			o.Primary = true
+		case "any":
+		default:
+			return errors.New("want primary or any")
+		}
+		return nil
+	},
+}
+
 var topicOption = typedOption[kafka.Options]{
 	option{name: "topic", help: "a topic that must exist with a leader for every partition (never created by the probe)"},
 	func(o *kafka.Options, v string) error {
@@ -184,6 +205,45 @@ var topicOption = typedOption[kafka.Options]{
 		o.Topic = v
 		return nil
 	},
+}
+
+var pgOptions = []typedOption[postgres.Options]{
+	{option{name: "sslmode", help: "disable, prefer, require, verify-ca or verify-full, as libpq's sslmode; default disable, or prefer with role= or query="},
+		func(o *postgres.Options, v string) error {
+			m, ok := sslModes[v]
+			if !ok {
+				return errors.New("want disable, prefer, require, verify-ca or verify-full")
+			}
+			o.SSLMode = m
+			return nil
+		}},
+	{option{name: "role", help: "primary (not in recovery) or standby (in recovery); logs in with the URL's user and password"},
+		func(o *postgres.Options, v string) error {
+			if v != "primary" && v != "standby" {
+				return errors.New("want primary or standby")
+			}
+			o.Role = v
+			return nil
+		}},
+	{option{name: "query", help: "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"},
+		func(o *postgres.Options, v string) error {
+			q, err := url.PathUnescape(v)
+			if err != nil {
+				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+			}
+			if strings.ContainsRune(q, 0) {
+				return errors.New("the query holds a NUL")
+			}
+			o.Query = q
+			return nil
+		}},
+}
+
+// sslModes are libpq's sslmode values depprobe has ("allow", plain first,
+// is left out: a probe that tries plain text first learns nothing).
+var sslModes = map[string]proto.TLSMode{
+	"disable": proto.TLSDisable, "prefer": proto.TLSPrefer, "require": proto.TLSRequire,
+	"verify-ca": proto.TLSVerifyCA, "verify-full": proto.TLSVerifyFull,
 }
 
 var serviceOption = typedOption[grpc.Options]{
@@ -238,13 +298,25 @@ var tlsOptionList = []typedOption[tlsOptions]{
 	}},
 }
 
+// tlsOptions are the TLS options the scheme takes: all for a TLS scheme,
+// all but insecure= for one that asks for TLS itself, none otherwise.
+func (sc *scheme) tlsOptions() []typedOption[tlsOptions] {
+	switch {
+	case sc.tls:
+		return tlsOptionList
+	case sc.starttls:
+		return slices.DeleteFunc(slices.Clone(tlsOptionList), func(o typedOption[tlsOptions]) bool { return o.name == "insecure" })
+	}
+	return nil
+}
+
 // tlsConfig builds a target's TLS config from its options: the CA file and
 // the client certificate are read now, so a missing or bad file is a
 // configuration error, not "not ready". A certificate renewed on disk is
 // picked up by a restart.
 func (sc *scheme) tlsConfig(host string, values map[string][]string) (*tls.Config, []error) {
 	var o tlsOptions
-	if errs := setOptions(&o, tlsOptionList, values); len(errs) > 0 {
+	if errs := setOptions(&o, sc.tlsOptions(), values); len(errs) > 0 {
 		return nil, errs
 	}
 	c := &tls.Config{
@@ -316,10 +388,8 @@ func optionNames(sc *scheme) []string {
 	for _, o := range sc.options {
 		names = append(names, o.name)
 	}
-	if sc.tls {
-		for _, o := range tlsOptionList {
-			names = append(names, o.name)
-		}
+	for _, o := range sc.tlsOptions() {
+		names = append(names, o.name)
 	}
 	slices.Sort(names)
 	return append(names, "optional")
@@ -343,13 +413,14 @@ var families = []family{
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
 	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
-	{[]string{"postgres", "postgresql"}, "`postgres://[user@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready)", "`pg_isready`"},
+	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
 	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
 	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
 	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
+	{[]string{"mongodb"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
 	{[]string{"kafka"}, "`kafka://[user:password@]host[:port][,host[:port]…]`", "a broker answers ApiVersions and Metadata naming a controller (and the topic has a leader for every partition)", "`kafka-broker-api-versions.sh`, `kcat -L`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
@@ -389,10 +460,8 @@ func SchemeDocs() []SchemeDoc {
 			sc := schemes[name]
 			d.Ports = append(d.Ports, sc.port)
 			opts := sc.options
-			if sc.tls {
-				for _, o := range tlsOptionList {
-					opts = append(opts, o.option)
-				}
+			for _, o := range sc.tlsOptions() {
+				opts = append(opts, o.option)
 			}
 			for _, o := range opts {
 				if takers[o.name] == nil {

@@ -31,6 +31,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"rpc=grpc://" + down + " header=authorization:Bearer%20" + hdrInline + " header=x-token:@" + tokenFile,
 		"mc=memcached://app:" + pw + "@" + down,
 		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
+		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)
