@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -30,10 +31,14 @@ import (
 
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
-	port    string   // default port; empty: the URL must name one
-	network string   // "tcp", "unix", "dns" (resolve only), "file" (no network) or "cluster" (the Kubernetes API)
-	tls     bool     // a TLS handshake follows connect; the TLS options apply
-	alpn    []string // protocols offered in the TLS handshake (ALPN)
+	port    string // default port; empty: the URL must name one
+	network string // "tcp", "unix", "dns" (resolve only), "file" (no network) or "cluster" (the Kubernetes API)
+	tls     bool   // a TLS handshake follows connect; the TLS options apply
+	// starttls: the protocol asks for TLS on its own connection
+	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
+	// insecure= apply (the mode says what is verified).
+	starttls bool
+	alpn     []string // protocols offered in the TLS handshake (ALPN)
 	// manyHosts: the URL may name a list of hosts (a seed or bootstrap
 	// list); the others take one.
 	manyHosts bool
@@ -134,8 +139,8 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 var schemes = map[string]*scheme{
 	"tcp":   {network: "tcp"},
 	"unix":  {network: "unix"},
-	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption),
-	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption),
+	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
+	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
 	"tls":   {network: "tcp", tls: true},
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
@@ -145,8 +150,8 @@ var schemes = map[string]*scheme{
 		{name: "selector", help: "k8s://pods: the pods' labels, key=value[,key=value...] (also key!=value, key, !key)"},
 	}},
 
-	"postgres":   protocol(scheme{port: "5432", network: "tcp"}, noOptions(postgres.Check)),
-	"postgresql": protocol(scheme{port: "5432", network: "tcp"}, noOptions(postgres.Check)),
+	"postgres":   protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
+	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"mysql":      protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
 	"mariadb":    protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
 	"redis":      protocol(scheme{port: "6379", network: "tcp"}, noOptions(redis.Check)),
@@ -181,6 +186,17 @@ var statusOption = typedOption[http.Options]{
 	},
 }
 
+var clusterHealthOption = typedOption[http.Options]{
+	option{name: "cluster_health", help: "yellow or green: judge the answer as an Elasticsearch or OpenSearch cluster health, ready at that colour or better (a URL without a path asks for " + http.HealthPath + ")"},
+	func(o *http.Options, v string) error {
+		if !http.ValidColour(v) {
+			return errors.New("want yellow or green")
+		}
+		o.ClusterHealth = v
+		return nil
+	},
+}
+
 var roleOption = typedOption[mongodb.Options]{
 	option{name: "role", help: "primary: only the replica set's writable primary is ready; any (the default): any member that serves"},
 	func(o *mongodb.Options, v string) error {
@@ -205,6 +221,45 @@ var topicOption = typedOption[kafka.Options]{
 		o.Topic = v
 		return nil
 	},
+}
+
+var pgOptions = []typedOption[postgres.Options]{
+	{option{name: "sslmode", help: "disable, prefer, require, verify-ca or verify-full, as libpq's sslmode; default disable, or prefer with role= or query="},
+		func(o *postgres.Options, v string) error {
+			m, ok := sslModes[v]
+			if !ok {
+				return errors.New("want disable, prefer, require, verify-ca or verify-full")
+			}
+			o.SSLMode = m
+			return nil
+		}},
+	{option{name: "role", help: "primary (not in recovery) or standby (in recovery); logs in with the URL's user and password"},
+		func(o *postgres.Options, v string) error {
+			if v != "primary" && v != "standby" {
+				return errors.New("want primary or standby")
+			}
+			o.Role = v
+			return nil
+		}},
+	{option{name: "query", help: "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"},
+		func(o *postgres.Options, v string) error {
+			q, err := url.PathUnescape(v)
+			if err != nil {
+				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+			}
+			if strings.ContainsRune(q, 0) {
+				return errors.New("the query holds a NUL")
+			}
+			o.Query = q
+			return nil
+		}},
+}
+
+// sslModes are libpq's sslmode values depprobe has ("allow", plain first,
+// is left out: a probe that tries plain text first learns nothing).
+var sslModes = map[string]proto.TLSMode{
+	"disable": proto.TLSDisable, "prefer": proto.TLSPrefer, "require": proto.TLSRequire,
+	"verify-ca": proto.TLSVerifyCA, "verify-full": proto.TLSVerifyFull,
 }
 
 var serviceOption = typedOption[grpc.Options]{
@@ -259,13 +314,25 @@ var tlsOptionList = []typedOption[tlsOptions]{
 	}},
 }
 
+// tlsOptions are the TLS options the scheme takes: all for a TLS scheme,
+// all but insecure= for one that asks for TLS itself, none otherwise.
+func (sc *scheme) tlsOptions() []typedOption[tlsOptions] {
+	switch {
+	case sc.tls:
+		return tlsOptionList
+	case sc.starttls:
+		return slices.DeleteFunc(slices.Clone(tlsOptionList), func(o typedOption[tlsOptions]) bool { return o.name == "insecure" })
+	}
+	return nil
+}
+
 // tlsConfig builds a target's TLS config from its options: the CA file and
 // the client certificate are read now, so a missing or bad file is a
 // configuration error, not "not ready". A certificate renewed on disk is
 // picked up by a restart.
 func (sc *scheme) tlsConfig(host string, values map[string][]string) (*tls.Config, []error) {
 	var o tlsOptions
-	if errs := setOptions(&o, tlsOptionList, values); len(errs) > 0 {
+	if errs := setOptions(&o, sc.tlsOptions(), values); len(errs) > 0 {
 		return nil, errs
 	}
 	c := &tls.Config{
@@ -337,10 +404,8 @@ func optionNames(sc *scheme) []string {
 	for _, o := range sc.options {
 		names = append(names, o.name)
 	}
-	if sc.tls {
-		for _, o := range tlsOptionList {
-			names = append(names, o.name)
-		}
+	for _, o := range sc.tlsOptions() {
+		names = append(names, o.name)
 	}
 	slices.Sort(names)
 	return append(names, "optional")
@@ -364,7 +429,7 @@ var families = []family{
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
 	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
-	{[]string{"postgres", "postgresql"}, "`postgres://[user@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready)", "`pg_isready`"},
+	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
 	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
 	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
@@ -412,10 +477,8 @@ func SchemeDocs() []SchemeDoc {
 			sc := schemes[name]
 			d.Ports = append(d.Ports, sc.port)
 			opts := sc.options
-			if sc.tls {
-				for _, o := range tlsOptionList {
-					opts = append(opts, o.option)
-				}
+			for _, o := range sc.tlsOptions() {
+				opts = append(opts, o.option)
 			}
 			for _, o := range opts {
 				if takers[o.name] == nil {

@@ -387,7 +387,7 @@ func New(s Spec) (*Target, error) {
 	if len(t.hosts) > 1 {
 		u.Host = strings.Join(hostList, ",") // the URL as written, every host shown
 	}
-	if sc.tls {
+	if sc.tls || sc.starttls {
 		c, tlsErrs := sc.tlsConfig(t.host, s.Options)
 		if len(tlsErrs) > 0 {
 			return nil, fmt.Errorf("%s: %q: %v", where, redact(u), errors.Join(tlsErrs...))

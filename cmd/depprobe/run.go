@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	}
 	var errs []error
 	c, err := loadConfig(env)
+	c = c.forCommand(cmd)
 	errs = append(errs, err)
 	targets, err := c.targets(rest, env["KUBERNETES_SERVICE_HOST"] != "")
 	errs = append(errs, err)

@@ -48,6 +48,6 @@ func FuzzReplies(f *testing.F) {
 				t.Errorf("verdict(%v, %+v) = ready", h, o)
 			}
 		}
-		scramProof(sha256.New, "hunter2", "n=u,r=abc", string(h.binary("payload")), "abc")
+		proto.NewSCRAM(sha256.New, "u", "hunter2").Final(string(h.binary("payload")))
 	})
 }
