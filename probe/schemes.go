@@ -33,7 +33,7 @@ import (
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
 	port    string // default port; empty: the URL must name one
-	network string // "tcp", "unix", "dns" (resolve only) or "file" (no network)
+	network string // "tcp", "unix", "dns" (resolve only), "file" (no network) or "cluster" (the Kubernetes API)
 	tls     bool   // a TLS handshake follows connect; the TLS options apply
 	// starttls: the protocol asks for TLS on its own connection
 	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
@@ -145,6 +145,11 @@ var schemes = map[string]*scheme{
 	"tls":   sendExpect(scheme{network: "tcp", tls: true}),
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
+	"k8s": {network: "cluster", options: []option{
+		{name: "namespace", help: "the object's namespace; default: depprobe's own"},
+		{name: "port", help: "k8s://service: the Service port (name or number) that needs a ready endpoint; default: any"},
+		{name: "selector", help: "k8s://pods: the pods' labels, key=value[,key=value...] (also key!=value, key, !key)"},
+	}},
 
 	"postgres":   protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
@@ -488,6 +493,7 @@ var families = []family{
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},
+	{[]string{"k8s"}, "`k8s://service/NAME`, `k8s://job/NAME`, `k8s://deployment/NAME`, `k8s://statefulset/NAME`, `k8s://pods selector=KEY=VALUE`", "in a pod, the Kubernetes API says: the Service has a ready endpoint, the Job is complete (failed: give up at once), the updated replicas are available, every matching pod is ready", "`kubectl wait`, `kubectl rollout status`"},
 }
 
 // SchemeDoc describes schemes that share a protocol (an alias, a TLS
