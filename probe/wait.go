@@ -10,11 +10,29 @@ import (
 )
 
 // Backoff is the exponential backoff between the attempts of one target.
+// Its ceiling grows with the time the target has been unready: Max at
+// first, then LateShare of that time, up to Late (see Ceiling).
 type Backoff struct {
 	Initial    time.Duration // the first wait after a failed attempt
-	Max        time.Duration // the longest wait after a cheap failure (refused, not found)
-	Multiplier float64       // each wait is this many times the one before, up to Max
+	Max        time.Duration // the longest wait after a cheap failure (refused, not found) while the target has been unready for less than Max/LateShare
+	Late       time.Duration // the longest wait once the target has been unready for Late/LateShare or more; not more than Max: the ceiling stays Max
+	Multiplier float64       // each wait is this many times the one before, up to the ceiling
 	Jitter     float64       // each wait is randomized by ± this fraction, so pods that start together spread out
+}
+
+// LateShare is the share of the time a target has been unready that the
+// backoff's ceiling grows to, between Backoff.Max and Backoff.Late: a
+// dependency that comes after a wait of t is noticed at most about
+// t×LateShare later (half that on average), and a dependency that stays
+// down is knocked on less and less often. With Max at 100ms the ceiling
+// starts to grow after 10 s.
+const LateShare = 0.01
+
+// Ceiling is the longest wait after a cheap failure of a target that has
+// been unready for unready: Max, or LateShare of unready once that is
+// more, but never more than Late.
+func (b Backoff) Ceiling(unready time.Duration) time.Duration {
+	return max(b.Max, min(time.Duration(float64(unready)*LateShare), b.Late))
 }
 
 // CostlyFactor is how many times longer the loop waits after an outcome
@@ -33,13 +51,15 @@ type Policy struct {
 	timer timer // the waits between attempts; nil: real timers (tests set it, see export_test.go)
 }
 
-// timer is what the loop waits on between attempts: a real time.Timer,
-// or in this package's tests one that fires at once and records the waits.
-// One timer serves one loop.
+// timer is what the loop waits on between attempts, and its clock: a real
+// time.Timer and time.Now, or in this package's tests one that fires at
+// once, records the waits and counts them as time passed. One timer serves
+// one loop.
 type timer interface {
 	Start(d time.Duration) // arms the timer to fire after d
 	C() <-chan time.Time
 	Stop()
+	Now() time.Time
 }
 
 // Errors that Wait returns when it gives up before ctx is done. The returned
@@ -59,8 +79,10 @@ type decision struct {
 
 // loop is the one retry loop under Wait and Watch: attempt → observe →
 // streak (of consecutive timed-out attempts) → decide, then wait the
-// backoff (CostlyFactor times longer after a costly outcome) or, where the
-// policy says slow, at least interval, jittered. It returns when decide
+// backoff, whose ceiling grows with the time since the first of the
+// failed attempts in a row began (Backoff.Ceiling; CostlyFactor times
+// longer after a costly outcome) or, where the policy says slow, at least
+// interval, jittered. It returns when decide
 // says stop, or when ctx is done, with the last result that ended on its
 // own: an attempt cut short by ctx says less than the one before it, and is
 // returned only when it was the first (its outcome is then Canceled, or
@@ -70,14 +92,22 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 	var (
 		last   Result
 		streak int
-		bo     = p.Backoff.exponential()
-		tm     = p.timer
+		b      = p.Backoff
+	)
+	if t.object != nil { // a k8s:// target asks the API server, not the dependency
+		b = apiPaced(b)
+	}
+	var (
+		bo        = b.exponential()
+		tm        = p.timer
+		downSince time.Time // when the first of the failed attempts in a row began; zero while ready
 	)
 	if tm == nil {
 		tm = &realTimer{}
 	}
 	defer tm.Stop()
 	for {
+		began := tm.Now()
 		r := attemptOnce(ctx, t, p.AttemptTimeout)
 		if r.Outcome == Canceled || (last.Target != "" && ended(ctx)) {
 			if last.Target == "" {
@@ -104,14 +134,19 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 		var wait time.Duration
 		if d.ready {
 			bo.Reset()
+			downSince = time.Time{}
 		} else {
+			if downSince.IsZero() {
+				downSince = began
+			}
+			bo.MaxInterval = b.Ceiling(tm.Now().Sub(downSince))
 			wait = bo.NextBackOff()
-			if costly(r.Outcome) {
+			if costly(r.Outcome) && t.object == nil {
 				wait *= CostlyFactor
 			}
 		}
 		if d.slow && wait < interval {
-			wait = jitter(interval, p.Backoff.Jitter) // the backoff jitters its own waits
+			wait = jitter(interval, b.Jitter) // the backoff jitters its own waits
 		}
 		tm.Start(wait)
 		select {
@@ -123,7 +158,8 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 }
 
 // Wait probes t until it is ready, its outcome is fatal (cert_invalid,
-// auth_failed), MaxTimeouts consecutive attempts time out, or ctx is done.
+// auth_failed, forbidden) or the Kubernetes API makes its failure certain
+// (Result.Fatal), MaxTimeouts consecutive attempts time out, or ctx is done.
 // observe, when not nil, is called with every attempt's result from Wait's
 // goroutine (but not for an attempt cut short by ctx).
 //
@@ -137,8 +173,10 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		switch {
 		case r.Ready():
 			return decision{stop: true}
-		case r.Outcome.Fatal():
+		case r.Fatal() && r.Outcome.Fatal():
 			return decision{stop: true, err: fmt.Errorf("%w: %s", ErrFatal, r.Outcome)}
+		case r.Fatal():
+			return decision{stop: true, err: fmt.Errorf("%w: %s", ErrFatal, r.Finding.Cause)}
 		case p.MaxTimeouts > 0 && streak >= p.MaxTimeouts:
 			return decision{stop: true, err: fmt.Errorf("%w: %d attempts in a row", ErrTimeouts, streak)}
 		}

@@ -25,7 +25,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		slog.String("timeout", c.Timeout.String()),
 		slog.String("attempt_timeout", c.AttemptTimeout.String()),
 		slog.Int("max_timeouts", c.MaxTimeouts),
-		slog.String("backoff", fmt.Sprintf("%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffMultiplier, c.BackoffJitter)),
+		slog.String("backoff", c.describeBackoff()),
 	)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -7,6 +7,7 @@ package http
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,10 @@ const (
 type Options struct {
 	// StatusMin and StatusMax are the ready status codes; zero: 200-399.
 	StatusMin, StatusMax int
+	// ClusterHealth, "yellow" or "green", judges the answer as an
+	// Elasticsearch or OpenSearch cluster health (see clusterHealth)
+	// instead of by its status; a URL without a path asks for HealthPath.
+	ClusterHealth string
 }
 
 // Check sends one GET on the connection the ladder established and
@@ -54,7 +59,11 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	if in.TLS != nil {
 		scheme = "https"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+in.Authority+in.RequestURI, nil)
+	uri := in.RequestURI
+	if opts.ClusterHealth != "" && (in.Path == "" || in.Path == "/") {
+		uri = HealthPath + uri[1:]
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+in.Authority+uri, nil)
 	if err != nil {
 		return proto.Failf(proto.Unexpected, "build request: %v", unwrapURLError(err))
 	}
@@ -86,22 +95,58 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	// Not resp.Body.Close: for a response read this way it reads the body
 	// to its end, however long.
 	lr.N = MaxBody
-	if _, err := io.Copy(io.Discard, resp.Body); errors.Is(err, os.ErrDeadlineExceeded) {
+	var body bytes.Buffer
+	sink := io.Discard
+	if opts.ClusterHealth != "" {
+		sink = &body
+	}
+	if _, err := io.Copy(sink, resp.Body); errors.Is(err, os.ErrDeadlineExceeded) {
 		return err // still arriving at the deadline
+	}
+	if opts.ClusterHealth != "" {
+		return clusterHealth(in, resp.StatusCode, resp.Status, body.Bytes(), opts.ClusterHealth)
 	}
 
 	lo, hi := opts.StatusMin, opts.StatusMax
 	if lo == 0 {
 		lo, hi = 200, 399
 	}
-	switch code := resp.StatusCode; {
-	case code >= lo && code <= hi:
+	code := resp.StatusCode
+	if code >= lo && code <= hi {
 		return nil
-	case code == http.StatusServiceUnavailable:
-		return proto.Failf(proto.NotReady, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
-	default:
-		return proto.Failf(proto.Unexpected, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
 	}
+	err = fmt.Errorf("HTTP %s (want %s)", proto.ServerText(resp.Status), statusRange(lo, hi))
+	if code == http.StatusServiceUnavailable {
+		return proto.Fail(proto.NotReady, err)
+	}
+	return proto.FailHint(proto.Unexpected, statusHint(in, code, lo, hi), err)
+}
+
+// statusHint says what a status out of range points at. The path is named
+// without the query, which may hold a token.
+func statusHint(in proto.Input, code, lo, hi int) string {
+	path := in.Path
+	if path == "" {
+		path = "/"
+	}
+	switch {
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return fmt.Sprintf("%s answers HTTP, but has nothing at %s: is the path right (and the server the one meant: another app on this port answers 404 too)?", in.Addr, path)
+	case code == http.StatusUnauthorized || code == http.StatusProxyAuthRequired:
+		if in.HasUser {
+			return fmt.Sprintf("%s rejected the credentials in the URL for %s: check the user and password", in.Addr, path)
+		}
+		return fmt.Sprintf("%s wants credentials for %s: give them in the URL (https://user:password@host/…), or probe a path that needs none", in.Addr, path)
+	case code == http.StatusForbidden:
+		return fmt.Sprintf("%s forbids %s to this client: credentials, an allow-list of addresses, or the path; probe a path meant for health checks", in.Addr, path)
+	case code >= 500:
+		return fmt.Sprintf("%s answered with its own error at %s: the application is up but failing; its logs say why", in.Addr, path)
+	case code >= 300 && code < 400:
+		return fmt.Sprintf("%s redirects %s elsewhere (redirects are not followed): probe the final URL, or widen status= (now %s)", in.Addr, path, statusRange(lo, hi))
+	case code >= 200 && code < 300:
+		return fmt.Sprintf("%s answered %d, outside status=%s: widen status= if that answer means ready", in.Addr, code, statusRange(lo, hi))
+	}
+	return fmt.Sprintf("%s refused the request for %s (HTTP %d): is the path right, and does the endpoint answer a plain GET?", in.Addr, path, code)
 }
 
 func statusRange(lo, hi int) string {
