@@ -139,8 +139,8 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 var schemes = map[string]*scheme{
 	"tcp":   {network: "tcp"},
 	"unix":  {network: "unix"},
-	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption),
-	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption),
+	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
+	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
 	"tls":   {network: "tcp", tls: true},
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
@@ -177,6 +177,17 @@ var statusOption = typedOption[http.Options]{
 			return errors.New("want a status code or a range of codes from 100 to 599, e.g. 200-299")
 		}
 		o.StatusMin, o.StatusMax = min, max
+		return nil
+	},
+}
+
+var clusterHealthOption = typedOption[http.Options]{
+	option{name: "cluster_health", help: "yellow or green: judge the answer as an Elasticsearch or OpenSearch cluster health, ready at that colour or better (a URL without a path asks for " + http.HealthPath + ")"},
+	func(o *http.Options, v string) error {
+		if !http.ValidColour(v) {
+			return errors.New("want yellow or green")
+		}
+		o.ClusterHealth = v
 		return nil
 	},
 }

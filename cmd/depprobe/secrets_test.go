@@ -32,6 +32,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"mc=memcached://app:" + pw + "@" + down,
 		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
 		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
+		"es=http://elastic:" + pw + "@" + host + "/?pretty=" + query + " cluster_health=green",
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)

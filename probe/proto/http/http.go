@@ -7,6 +7,7 @@ package http
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,10 @@ const (
 type Options struct {
 	// StatusMin and StatusMax are the ready status codes; zero: 200-399.
 	StatusMin, StatusMax int
+	// ClusterHealth, "yellow" or "green", judges the answer as an
+	// Elasticsearch or OpenSearch cluster health (see clusterHealth)
+	// instead of by its status; a URL without a path asks for HealthPath.
+	ClusterHealth string
 }
 
 // Check sends one GET on the connection the ladder established and
@@ -54,7 +59,11 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	if in.TLS != nil {
 		scheme = "https"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+in.Authority+in.RequestURI, nil)
+	uri := in.RequestURI
+	if opts.ClusterHealth != "" && (in.Path == "" || in.Path == "/") {
+		uri = HealthPath + uri[1:]
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+in.Authority+uri, nil)
 	if err != nil {
 		return proto.Failf(proto.Unexpected, "build request: %v", unwrapURLError(err))
 	}
@@ -86,8 +95,16 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	// Not resp.Body.Close: for a response read this way it reads the body
 	// to its end, however long.
 	lr.N = MaxBody
-	if _, err := io.Copy(io.Discard, resp.Body); errors.Is(err, os.ErrDeadlineExceeded) {
+	var body bytes.Buffer
+	sink := io.Discard
+	if opts.ClusterHealth != "" {
+		sink = &body
+	}
+	if _, err := io.Copy(sink, resp.Body); errors.Is(err, os.ErrDeadlineExceeded) {
 		return err // still arriving at the deadline
+	}
+	if opts.ClusterHealth != "" {
+		return clusterHealth(in, resp.StatusCode, resp.Status, body.Bytes(), opts.ClusterHealth)
 	}
 
 	lo, hi := opts.StatusMin, opts.StatusMax
