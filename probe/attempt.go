@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -214,6 +215,9 @@ func pastDeadline(ctx context.Context) bool {
 func (a *attempt) run(ctx context.Context) {
 	t := a.t
 	switch t.scheme.network {
+	case "cluster":
+		a.checkObject(ctx)
+		return
 	case "file":
 		a.timed(ctx, Protocol, t.path, func() error { return t.scheme.local(ctx, t.in) })
 		return
@@ -230,11 +234,16 @@ func (a *attempt) run(ctx context.Context) {
 		return
 	}
 	addrs, ok := a.resolve(ctx)
-	if !ok || t.scheme.network == "dns" {
+	if !ok {
+		a.explain(ctx)
+		return
+	}
+	if t.scheme.network == "dns" {
 		return
 	}
 	conn, ok := a.connect(ctx, addrs)
 	if !ok {
+		a.explain(ctx)
 		return
 	}
 	defer conn.Close()
@@ -284,7 +293,7 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 		var conn net.Conn
 		addr := netip.AddrPortFrom(addrs[0], a.t.portNumber()).String()
 		ok := a.timed(ctx, Connect, addr, func() (err error) {
-			conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			conn, err = dialTCP(ctx, addr)
 			return err
 		})
 		return conn, ok
@@ -296,7 +305,7 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 		addr := netip.AddrPortFrom(ip, a.t.portNumber()).String()
 		go func() {
 			start := time.Now()
-			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			conn, err := dialTCP(ctx, addr)
 			s := StepResult{Step: Connect, Addr: addr, Duration: time.Since(start), Outcome: OK}
 			if err != nil {
 				s.Outcome, s.Err = classify(ctx, Connect, err), err
@@ -346,6 +355,40 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 	a.res.Steps = append(a.res.Steps, steps[:len(steps)-1]...)
 	a.record(steps[len(steps)-1])
 	return nil, false
+}
+
+// connectsInFlight counts this process's TCP connects under way, every
+// target's together.
+var connectsInFlight atomic.Int64
+
+// burstAt is how many connects under way make a burst of depprobe's own:
+// a common listen backlog (nginx and Redis: 511; many servers: 128) is
+// that size, and a burst of SYNs beyond it can overflow a server's
+// queues, whose drops look like a firewall's.
+const burstAt = 128
+
+// burstError is a connect that failed while at least burstAt connects of
+// this process were under way (its own included).
+type burstError struct {
+	err      error
+	inFlight int64
+}
+
+func (e *burstError) Error() string { return e.err.Error() }
+func (e *burstError) Unwrap() error { return e.err }
+
+// dialTCP connects to addr, counting itself among the connects in flight.
+// depprobe does not queue connects (a queue would make targets whose
+// packets are dropped hold up the others); a timeout during a burst says
+// so instead (see hint).
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	n := connectsInFlight.Add(1)
+	defer connectsInFlight.Add(-1)
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil && n >= burstAt {
+		err = &burstError{err: err, inFlight: n}
+	}
+	return conn, err
 }
 
 // rank orders the failures of one step from most to least telling: what

@@ -84,11 +84,21 @@ func TestPostgresStandbyNotReady(t *testing.T) {
 	}
 	chown(t, signal, "postgres")
 	addr, _ = startPostgres(t, dir, "hot_standby=off")
+	// "starting up" until recovery has begun, then "not accepting
+	// connections" for good.
+	eventually(t, 30*time.Second, "the standby in recovery", func() bool {
+		r = attempt(t, target(t, "postgres://"+addr), 2*time.Second)
+		return strings.Contains(r.Diagnosis(), "not accepting connections")
+	})
 	for range 3 { // it stays so: a state, not a moment of start-up
 		r = attempt(t, target(t, "postgres://"+addr), 2*time.Second)
 		checkResult(t, r, probe.Protocol, probe.NotReady)
 	}
-	checkText(t, r, "not accepting connections", "57P03", "standby", "hot_standby")
+	checkText(t, r, "not accepting connections", "57P03", "standby", "hot_standby=off",
+		"accepts no connection for as long as it is a standby", "promoted", "hot_standby=on")
+	if strings.Contains(r.Hint, "wait for it") {
+		t.Errorf("Hint = %q: a standby without hot_standby never becomes ready by waiting alone", r.Hint)
+	}
 }
 
 func TestMySQLReady(t *testing.T) {

@@ -27,12 +27,13 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/nats"
 	"github.com/depprobe/depprobe/probe/proto/postgres"
 	"github.com/depprobe/depprobe/probe/proto/redis"
+	"github.com/depprobe/depprobe/probe/proto/stream"
 )
 
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
 	port    string // default port; empty: the URL must name one
-	network string // "tcp", "unix", "dns" (resolve only) or "file" (no network)
+	network string // "tcp", "unix", "dns" (resolve only), "file" (no network) or "cluster" (the Kubernetes API)
 	tls     bool   // a TLS handshake follows connect; the TLS options apply
 	// starttls: the protocol asks for TLS on its own connection
 	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
@@ -137,13 +138,18 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 
 // schemes is every scheme depprobe knows.
 var schemes = map[string]*scheme{
-	"tcp":   {network: "tcp"},
-	"unix":  {network: "unix"},
+	"tcp":   sendExpect(scheme{network: "tcp"}),
+	"unix":  sendExpect(scheme{network: "unix"}),
 	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
 	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
-	"tls":   {network: "tcp", tls: true},
+	"tls":   sendExpect(scheme{network: "tcp", tls: true}),
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
+	"k8s": {network: "cluster", options: []option{
+		{name: "namespace", help: "the object's namespace; default: depprobe's own"},
+		{name: "port", help: "k8s://service: the Service port (name or number) that needs a ready endpoint; default: any"},
+		{name: "selector", help: "k8s://pods: the pods' labels, key=value[,key=value...] (also key!=value, key, !key)"},
+	}},
 
 	"postgres":   protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
@@ -162,6 +168,57 @@ var schemes = map[string]*scheme{
 	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
 	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
+}
+
+// sendExpect makes s a scheme whose protocol step is a send/expect
+// exchange when the target has send=, expect= or expect_re=, and none
+// (the connection is enough) otherwise.
+func sendExpect(s scheme) *scheme {
+	sc := protocol(s, stream.Check, sendOption, expectOption, expectReOption)
+	bind := sc.bind
+	sc.bind = func(values map[string][]string) (proto.Check, []error) {
+		var o stream.Options
+		errs := setOptions(&o, []typedOption[stream.Options]{sendOption, expectOption, expectReOption}, values)
+		if !o.Set() {
+			return nil, errs
+		}
+		return bind(values)
+	}
+	return sc
+}
+
+var sendOption = typedOption[stream.Options]{
+	// secret: a request may carry a credential; an error never shows it.
+	option{name: "send", secret: true, help: `bytes to send first, with escapes \r \n \t \\ \xHH (a space is \x20), e.g. ruok or QUIT\r\n`},
+	func(o *stream.Options, v string) (err error) {
+		o.Send, err = stream.Unescape(v)
+		return err
+	},
+}
+
+var expectOption = typedOption[stream.Options]{
+	option{name: "expect", help: "text the reply must contain (its first 4 KiB; send='s escapes), e.g. imok"},
+	func(o *stream.Options, v string) error {
+		if o.Expect.Set() {
+			return errors.New("give expect= or expect_re=, not both")
+		}
+		b, err := stream.Unescape(v)
+		if err == nil {
+			o.Expect, err = proto.ExpectSubstring(string(b))
+		}
+		return err
+	},
+}
+
+var expectReOption = typedOption[stream.Options]{
+	option{name: "expect_re", help: `RE2 regular expression the reply must match (its first 4 KiB), e.g. ^220\x20`},
+	func(o *stream.Options, v string) (err error) {
+		if o.Expect.Set() {
+			return errors.New("give expect= or expect_re=, not both")
+		}
+		o.Expect, err = proto.ExpectRegexp(v)
+		return err
+	},
 }
 
 var statusOption = typedOption[http.Options]{
@@ -420,7 +477,7 @@ type family struct {
 
 // families lists every scheme once, in the order help and docs show them.
 var families = []family{
-	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established", "`nc -z host port`"},
+	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established (and, with `send=`/`expect=`, the reply matches)", "`nc -z host port`, `nc host port`"},
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
 	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
@@ -436,6 +493,7 @@ var families = []family{
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},
+	{[]string{"k8s"}, "`k8s://service/NAME`, `k8s://job/NAME`, `k8s://deployment/NAME`, `k8s://statefulset/NAME`, `k8s://pods selector=KEY=VALUE`", "in a pod, the Kubernetes API says: the Service has a ready endpoint, the Job is complete (failed: give up at once), the updated replicas are available, every matching pod is ready", "`kubectl wait`, `kubectl rollout status`"},
 }
 
 // SchemeDoc describes schemes that share a protocol (an alias, a TLS

@@ -64,7 +64,9 @@ func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
 // are skipped. A comma inside a URL's authority (after "://", before the
 // first '/', '?', '#' or blank) that is followed by something other than a
 // blank or `[NAME=]scheme://` separates hosts of that URL, not targets:
-// `kafka://k1:9092,k2:9092` is one target, `tcp://a:1,tcp://b:2` two.
+// `kafka://k1:9092,k2:9092` is one target, `tcp://a:1,tcp://b:2` two. So
+// does a comma inside an option's value: `k8s://pods selector=app=web,tier=db`
+// is one target.
 // Within an entry, fields are separated by spaces or tabs: the
 // first is `[NAME=]URL`, where NAME is everything before the first '=' that
 // comes before "://"; the others are OPTION=VALUE. Any other comma or space
@@ -104,12 +106,16 @@ func ParseSpecs(source, text string) ([]Spec, error) {
 }
 
 // entries splits one line at the commas that separate targets: every comma
-// but one inside a URL's authority that a host of the same URL follows.
+// but one inside a URL's authority or an option's value that more of the
+// same follows (another host, another label of a selector).
 func entries(line string) []string {
 	var (
 		out       []string
 		start     int
 		authority bool // inside a URL's authority
+		options   bool // past the entry's first field: OPTION=VALUE fields
+		eq        bool // past an option's '='
+		value     bool // inside an option's value, past its first character
 	)
 	for i := 0; i < len(line); i++ {
 		switch c := line[i]; {
@@ -117,21 +123,30 @@ func entries(line string) []string {
 			authority = true
 			i += len("://") - 1
 		case c == ',':
-			if authority && hostFollows(line[i+1:]) {
+			if (authority || value) && hostFollows(line[i+1:]) {
 				continue
 			}
 			out = append(out, line[start:i])
-			start, authority = i+1, false
-		case strings.IndexByte("/?# \t\r\n", c) >= 0:
+			start, authority, options, eq, value = i+1, false, false, false, false
+		case c == ' ' || c == '\t':
+			authority, eq, value = false, false, false
+			options = options || strings.TrimSpace(line[start:i]) != ""
+		case c == '=' && options && !eq:
+			eq = true
+		case strings.IndexByte("/?#\r\n", c) >= 0:
 			authority = false
+			value = value || eq
+		default:
+			value = value || eq
 		}
 	}
 	return append(out, line[start:])
 }
 
 // hostFollows reports whether the text after a comma in a URL's authority
-// is another host of that URL: not a blank, a comma or the end of the line,
-// and not the start of a target, `[NAME=]scheme://`.
+// or an option's value continues it (another host of that URL, another
+// label of a selector): not a blank, a comma or the end of the line, and
+// not the start of a target, `[NAME=]scheme://`.
 func hostFollows(s string) bool {
 	if s == "" || strings.IndexByte(" \t\r\n,", s[0]) >= 0 {
 		return false
@@ -204,6 +219,10 @@ type Target struct {
 	Optional bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// API asks the Kubernetes API: the cluster step after a failed
+	// resolve or connect, and the one step of a k8s:// target. nil: no
+	// API (outside a pod); callers set it.
+	API API
 	// Version is depprobe's version, sent as User-Agent: depprobe/<Version>
 	// by http(s):// and grpc(s)://; empty means "(devel)". Callers set it
 	// (the command: the version it prints).
@@ -215,6 +234,7 @@ type Target struct {
 	port   string   // the port, the scheme's default filled in
 	hosts  []string // every host:port of the URL's authority, the first one included
 	path   string   // unix:// socket or file:// path
+	object *Object  // what a k8s:// target waits for
 	in     proto.Input
 	check  proto.Check // the protocol step with the target's options bound; nil: none
 	source string      // where the spec came from, for error messages
@@ -236,6 +256,10 @@ func (t *Target) userAgent() string {
 	return "depprobe/" + t.Version
 }
 
+// Source is where the target's spec came from, for messages:
+// "DEPPROBE_TARGETS, target 2".
+func (t *Target) Source() string { return t.source }
+
 // URL is the target's URL with passwords and query values masked.
 func (t *Target) URL() string {
 	if t.redacted == "" { // a Target not made by New
@@ -247,12 +271,24 @@ func (t *Target) URL() string {
 // Scheme is the URL's scheme, lowercase.
 func (t *Target) Scheme() string { return t.url.Scheme }
 
-// Address is what the attempt dials, e.g. "db:5432" or "/run/app.sock".
+// Address is what the attempt dials, e.g. "db:5432" or "/run/app.sock";
+// for a k8s:// target, the object: "job/migrate", "other/job/migrate",
+// "pods -l app=web".
 func (t *Target) Address() string {
-	switch {
-	case t.address != "":
+	if t.address != "" {
 		return t.address
-	case t.path != "":
+	}
+	if o := t.object; o != nil {
+		what := o.Kind + "/" + o.Name
+		if o.Kind == "pods" {
+			what = "pods -l " + o.Selector
+		}
+		if o.Namespace != "" {
+			return o.Namespace + "/" + what
+		}
+		return what
+	}
+	if t.path != "" {
 		return t.path
 	}
 	return net.JoinHostPort(t.host, t.port)
@@ -280,7 +316,11 @@ func New(s Spec) (*Target, error) {
 	u.Scheme = strings.ToLower(u.Scheme)
 	sc, ok := schemes[u.Scheme]
 	if !ok {
-		return nil, fmt.Errorf("%s: %q: unknown scheme %q; known: %s", where, redact(u), u.Scheme, strings.Join(schemeNames(), ", "))
+		shown := redact(u)
+		if u.Scheme == "" { // not parsed as a URL at all ("0/://:pw@"): its userinfo is in the path
+			shown = redactRaw(s.URL)
+		}
+		return nil, fmt.Errorf("%s: %q: unknown scheme %q; known: %s", where, shown, u.Scheme, strings.Join(schemeNames(), ", "))
 	}
 	t := &Target{Name: s.Name, url: u, scheme: sc, source: where}
 	var errs []error
@@ -290,6 +330,15 @@ func New(s Spec) (*Target, error) {
 			errs = append(errs, fmt.Errorf("%s: %q: write %s:///absolute/path (three slashes)", where, redact(u), u.Scheme))
 		}
 		t.path = path.Clean(u.Path)
+	case "cluster":
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("%s: %q: a k8s:// URL has no user, query or fragment", where, redact(u)))
+		}
+		o, objErrs := parseObject(u.Hostname(), u.Path, u.Port() != "", firstValues(s.Options))
+		for _, err := range objErrs {
+			errs = append(errs, fmt.Errorf("%s: %q: %v", where, redact(u), err))
+		}
+		t.object = o
 	case "dns":
 		t.host = u.Hostname()
 		if t.host == "" {
@@ -498,6 +547,16 @@ func Targets(specs []Spec) ([]*Target, error) {
 // network schemes ("db" for postgres://db:5432), the file name for unix://
 // and file://.
 func DefaultName(t *Target) string {
+	if o := t.object; o != nil {
+		if o.Kind == "pods" {
+			name := sanitizeName("pods-" + o.Selector)
+			for strings.Contains(name, "__") {
+				name = strings.ReplaceAll(name, "__", "_")
+			}
+			return name
+		}
+		return sanitizeName(o.Name)
+	}
 	if t.path != "" {
 		return sanitizeName(path.Base(t.path))
 	}
@@ -574,4 +633,16 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// firstValues is each option's value, for a scheme whose options are
+// given once (the grammar has refused them twice).
+func firstValues(opts map[string][]string) map[string]string {
+	m := make(map[string]string, len(opts))
+	for k, vs := range opts {
+		if len(vs) > 0 {
+			m[k] = vs[0]
+		}
+	}
+	return m
 }

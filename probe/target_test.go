@@ -87,7 +87,7 @@ func TestNewErrors(t *testing.T) {
 		{"port zero", "tcp://db:0", "needs a port from 1 to 65535"},
 		{"no host", "tcp://:80", "no host"},
 		{"unix needs a path", "unix://relative/sock", "write unix:///absolute/path"},
-		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: optional`},
+		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: expect, expect_re, send, optional`},
 		{"bad status", "http://a status=600", "want a status code or a range"},
 		{"reversed status", "http://a status=300-200", "want a status code or a range"},
 		{"bad insecure", "https://a insecure=yes", "want true or false"},
@@ -209,6 +209,8 @@ func FuzzParseSpecs(f *testing.F) {
 		"grpc://a:1 header=Authorization: Bearer HDRSECRET",
 		"grpc://a:1 header=HDRSECRET header=bad name:HDRSECRET header=x:%zzHDRSECRET",
 		"mc=memcached://u:SECRETPW@c",
+		"w=k8s://pods selector=app=web,tier=front,db=postgres://db:5432",
+		"k8s://pods selector=,a a=b,",
 	} {
 		f.Add(s)
 	}
@@ -231,8 +233,16 @@ func FuzzParseSpecs(f *testing.F) {
 			}
 			for k, vs := range s.Options {
 				for _, v := range vs {
-					if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n,") {
+					if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n") || strings.Contains(k, ",") {
 						t.Errorf("option %q=%q is not one field", k, v)
+					}
+					// A comma left in a value joins what follows it (a
+					// selector's labels): never first, never before a
+					// blank, the end or another target.
+					for i := strings.IndexByte(v, ','); i >= 0; i = nextComma(v, i) {
+						if rest := v[i+1:]; i == 0 || rest == "" || strings.ContainsAny(rest[:1], ",") || looksLikeTarget(rest) {
+							t.Errorf("option %q=%q: the comma at %d should have ended the target", k, v, i)
+						}
 					}
 				}
 			}

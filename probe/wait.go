@@ -90,9 +90,15 @@ type decision struct {
 // observe sees every result but a cut-short one.
 func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, observe func(Result), decide func(r Result, streak int) decision) (Result, error) {
 	var (
-		last      Result
-		streak    int
-		bo        = p.Backoff.exponential()
+		last   Result
+		streak int
+		b      = p.Backoff
+	)
+	if t.object != nil { // a k8s:// target asks the API server, not the dependency
+		b = apiPaced(b)
+	}
+	var (
+		bo        = b.exponential()
 		tm        = p.timer
 		downSince time.Time // when the first of the failed attempts in a row began; zero while ready
 	)
@@ -133,14 +139,14 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 			if downSince.IsZero() {
 				downSince = began
 			}
-			bo.MaxInterval = p.Backoff.Ceiling(tm.Now().Sub(downSince))
+			bo.MaxInterval = b.Ceiling(tm.Now().Sub(downSince))
 			wait = bo.NextBackOff()
-			if costly(r.Outcome) {
+			if costly(r.Outcome) && t.object == nil {
 				wait *= CostlyFactor
 			}
 		}
 		if d.slow && wait < interval {
-			wait = jitter(interval, p.Backoff.Jitter) // the backoff jitters its own waits
+			wait = jitter(interval, b.Jitter) // the backoff jitters its own waits
 		}
 		tm.Start(wait)
 		select {
@@ -152,7 +158,8 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 }
 
 // Wait probes t until it is ready, its outcome is fatal (cert_invalid,
-// auth_failed), MaxTimeouts consecutive attempts time out, or ctx is done.
+// auth_failed, forbidden) or the Kubernetes API makes its failure certain
+// (Result.Fatal), MaxTimeouts consecutive attempts time out, or ctx is done.
 // observe, when not nil, is called with every attempt's result from Wait's
 // goroutine (but not for an attempt cut short by ctx).
 //
@@ -166,8 +173,10 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		switch {
 		case r.Ready():
 			return decision{stop: true}
-		case r.Outcome.Fatal():
+		case r.Fatal() && r.Outcome.Fatal():
 			return decision{stop: true, err: fmt.Errorf("%w: %s", ErrFatal, r.Outcome)}
+		case r.Fatal():
+			return decision{stop: true, err: fmt.Errorf("%w: %s", ErrFatal, r.Finding.Cause)}
 		case p.MaxTimeouts > 0 && streak >= p.MaxTimeouts:
 			return decision{stop: true, err: fmt.Errorf("%w: %d attempts in a row", ErrTimeouts, streak)}
 		}

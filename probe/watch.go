@@ -33,7 +33,7 @@ func Watch(ctx context.Context, t *Target, p Policy, interval time.Duration, obs
 		switch {
 		case r.Ready():
 			return decision{ready: true, slow: true}
-		case r.Outcome.Fatal():
+		case r.Fatal():
 			return decision{slow: true}
 		}
 		return decision{slow: p.MaxTimeouts > 0 && streak >= p.MaxTimeouts}

@@ -52,8 +52,12 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 //	✗ cache  redis://cache:6379  not ready: connect refused
 //	    ✓ resolve  cache               ok       812µs
 //	    ✗ connect  10.0.0.9:6379       refused  201µs
-//	    refused: connect to "cache:6379" (10.0.0.9:6379): connection refused
-//	    hint: nothing listens on 10.0.0.9:6379: ...
+//	    ✗ cluster  service/cache       pods_not_ready  9ms
+//	    refused: connect to "cache:6379" (10.0.0.9:6379): connection refused; Service "cache" selects ...
+//	    hint: the container keeps exiting: ...
+//
+// In a pod, the cluster step after a failed resolve or connect says in
+// its outcome column what the Kubernetes API found.
 //
 // An optional target's first line says so; it does not count.
 func writeLadder(w io.Writer, r probe.Result, optional bool) {
@@ -76,7 +80,13 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 		if s.Step == probe.Resolve && s.Outcome == probe.OK && (len(s.Addrs) != 1 || s.Addrs[0] != addr) {
 			addr += " → " + strings.Join(s.Addrs, ", ")
 		}
-		fmt.Fprintf(tw, "    %s %s\t%s\t%s\t%s\n", mark, s.Step, addr, s.Outcome, probe.RoundDuration(s.Duration))
+		outcome := string(s.Outcome)
+		if s.Step == probe.Cluster && r.Step != probe.Cluster && r.Finding != nil {
+			// The cluster step explains a failed resolve or connect: its
+			// column says what it found.
+			outcome = r.Finding.Cause
+		}
+		fmt.Fprintf(tw, "    %s %s\t%s\t%s\t%s\n", mark, s.Step, addr, outcome, probe.RoundDuration(s.Duration))
 	}
 	tw.Flush()
 	if !r.Ready() {

@@ -131,10 +131,15 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 			commandPath = path
 		}
 	}
+	log := newLogger(c, stderr)
+	client, why := inCluster(env, log)
+	if client != nil {
+		defer client.Close()
+	}
+	errs = append(errs, attachCluster(client, why, targets, log))
 	if err := errors.Join(errs...); err != nil {
 		return usage(stderr, err)
 	}
-	log := newLogger(c, stderr)
 	switch cmd {
 	case "check":
 		return check(ctx, c, targets, stdout)

@@ -111,14 +111,42 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	if lo == 0 {
 		lo, hi = 200, 399
 	}
-	switch code := resp.StatusCode; {
-	case code >= lo && code <= hi:
+	code := resp.StatusCode
+	if code >= lo && code <= hi {
 		return nil
-	case code == http.StatusServiceUnavailable:
-		return proto.Failf(proto.NotReady, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
-	default:
-		return proto.Failf(proto.Unexpected, "HTTP %s (want %s)", resp.Status, statusRange(lo, hi))
 	}
+	err = fmt.Errorf("HTTP %s (want %s)", proto.ServerText(resp.Status), statusRange(lo, hi))
+	if code == http.StatusServiceUnavailable {
+		return proto.Fail(proto.NotReady, err)
+	}
+	return proto.FailHint(proto.Unexpected, statusHint(in, code, lo, hi), err)
+}
+
+// statusHint says what a status out of range points at. The path is named
+// without the query, which may hold a token.
+func statusHint(in proto.Input, code, lo, hi int) string {
+	path := in.Path
+	if path == "" {
+		path = "/"
+	}
+	switch {
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return fmt.Sprintf("%s answers HTTP, but has nothing at %s: is the path right (and the server the one meant: another app on this port answers 404 too)?", in.Addr, path)
+	case code == http.StatusUnauthorized || code == http.StatusProxyAuthRequired:
+		if in.HasUser {
+			return fmt.Sprintf("%s rejected the credentials in the URL for %s: check the user and password", in.Addr, path)
+		}
+		return fmt.Sprintf("%s wants credentials for %s: give them in the URL (https://user:password@host/…), or probe a path that needs none", in.Addr, path)
+	case code == http.StatusForbidden:
+		return fmt.Sprintf("%s forbids %s to this client: credentials, an allow-list of addresses, or the path; probe a path meant for health checks", in.Addr, path)
+	case code >= 500:
+		return fmt.Sprintf("%s answered with its own error at %s: the application is up but failing; its logs say why", in.Addr, path)
+	case code >= 300 && code < 400:
+		return fmt.Sprintf("%s redirects %s elsewhere (redirects are not followed): probe the final URL, or widen status= (now %s)", in.Addr, path, statusRange(lo, hi))
+	case code >= 200 && code < 300:
+		return fmt.Sprintf("%s answered %d, outside status=%s: widen status= if that answer means ready", in.Addr, code, statusRange(lo, hi))
+	}
+	return fmt.Sprintf("%s refused the request for %s (HTTP %d): is the path right, and does the endpoint answer a plain GET?", in.Addr, path, code)
 }
 
 func statusRange(lo, hi int) string {

@@ -171,9 +171,13 @@ func session(conn net.Conn, in proto.Input, opts Options) error {
 
 // startingUp is 57P03's failure.
 func startingUp(in proto.Input, fields map[byte]string) error {
-	return proto.FailHint(proto.NotReady,
-		fmt.Sprintf("PostgreSQL on %s is up but not accepting connections yet: starting up, shutting down, or a standby still in recovery without hot_standby; wait for it", in.Addr),
-		fmt.Errorf("server says %q (SQLSTATE 57P03)", serverMessage(in, fields)))
+	hint := fmt.Sprintf("PostgreSQL on %s is up but not accepting connections yet: starting up or shutting down; wait for it", in.Addr)
+	if strings.Contains(fields['D'], "Hot standby mode is disabled") || strings.Contains(fields['M'], "not accepting connections") {
+		// A standby with hot_standby=off: it refuses connections for as
+		// long as it is a standby, which is until it is promoted.
+		hint = fmt.Sprintf("PostgreSQL on %s is a standby with hot_standby=off: it accepts no connection for as long as it is a standby, so waiting helps only if it is promoted; set hot_standby=on, or point the target at the primary", in.Addr)
+	}
+	return proto.FailHint(proto.NotReady, hint, fmt.Errorf("server says %q (SQLSTATE 57P03)", serverMessage(in, fields)))
 }
 
 // serverMessage is an ErrorResponse's message and detail, printable,
