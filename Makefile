@@ -64,7 +64,8 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
 	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
 	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
-	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth
+	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
+	./probe/proto/stream/:FuzzUnescape
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

@@ -27,6 +27,7 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/nats"
 	"github.com/depprobe/depprobe/probe/proto/postgres"
 	"github.com/depprobe/depprobe/probe/proto/redis"
+	"github.com/depprobe/depprobe/probe/proto/stream"
 )
 
 // scheme is how one URL scheme climbs the ladder.
@@ -137,11 +138,11 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 
 // schemes is every scheme depprobe knows.
 var schemes = map[string]*scheme{
-	"tcp":   {network: "tcp"},
-	"unix":  {network: "unix"},
+	"tcp":   sendExpect(scheme{network: "tcp"}),
+	"unix":  sendExpect(scheme{network: "unix"}),
 	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
 	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
-	"tls":   {network: "tcp", tls: true},
+	"tls":   sendExpect(scheme{network: "tcp", tls: true}),
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
 	"k8s": {network: "cluster", options: []option{
@@ -152,8 +153,8 @@ var schemes = map[string]*scheme{
 
 	"postgres":   protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
-	"mysql":      protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
-	"mariadb":    protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
+	"mysql":      protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
+	"mariadb":    protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
 	"redis":      protocol(scheme{port: "6379", network: "tcp"}, noOptions(redis.Check)),
 	"rediss":     protocol(scheme{port: "6379", network: "tcp", tls: true}, noOptions(redis.Check)),
 	"amqp":       protocol(scheme{port: "5672", network: "tcp"}, noOptions(amqp.Check)),
@@ -167,6 +168,57 @@ var schemes = map[string]*scheme{
 	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
 	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
+}
+
+// sendExpect makes s a scheme whose protocol step is a send/expect
+// exchange when the target has send=, expect= or expect_re=, and none
+// (the connection is enough) otherwise.
+func sendExpect(s scheme) *scheme {
+	sc := protocol(s, stream.Check, sendOption, expectOption, expectReOption)
+	bind := sc.bind
+	sc.bind = func(values map[string][]string) (proto.Check, []error) {
+		var o stream.Options
+		errs := setOptions(&o, []typedOption[stream.Options]{sendOption, expectOption, expectReOption}, values)
+		if !o.Set() {
+			return nil, errs
+		}
+		return bind(values)
+	}
+	return sc
+}
+
+var sendOption = typedOption[stream.Options]{
+	// secret: a request may carry a credential; an error never shows it.
+	option{name: "send", secret: true, help: `bytes to send first, with escapes \r \n \t \\ \xHH (a space is \x20), e.g. ruok or QUIT\r\n`},
+	func(o *stream.Options, v string) (err error) {
+		o.Send, err = stream.Unescape(v)
+		return err
+	},
+}
+
+var expectOption = typedOption[stream.Options]{
+	option{name: "expect", help: "text the reply must contain (its first 4 KiB; send='s escapes), e.g. imok"},
+	func(o *stream.Options, v string) error {
+		if o.Expect.Set() {
+			return errors.New("give expect= or expect_re=, not both")
+		}
+		b, err := stream.Unescape(v)
+		if err == nil {
+			o.Expect, err = proto.ExpectSubstring(string(b))
+		}
+		return err
+	},
+}
+
+var expectReOption = typedOption[stream.Options]{
+	option{name: "expect_re", help: `RE2 regular expression the reply must match (its first 4 KiB), e.g. ^220\x20`},
+	func(o *stream.Options, v string) (err error) {
+		if o.Expect.Set() {
+			return errors.New("give expect= or expect_re=, not both")
+		}
+		o.Expect, err = proto.ExpectRegexp(v)
+		return err
+	},
 }
 
 var statusOption = typedOption[http.Options]{
@@ -241,18 +293,57 @@ var pgOptions = []typedOption[postgres.Options]{
 			o.Role = v
 			return nil
 		}},
-	{option{name: "query", help: "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"},
-		func(o *postgres.Options, v string) error {
-			q, err := url.PathUnescape(v)
-			if err != nil {
-				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	{option{name: "query", help: queryHelp}, func(o *postgres.Options, v string) error {
+		q, err := sqlQuery(v)
+		o.Query = q
+		return err
+	}},
+}
+
+var mysqlOptions = []typedOption[mysql.Options]{
+	{option{name: "ssl_mode", help: "disabled, preferred, required, verify_ca or verify_identity, as the mysql client's --ssl-mode; default disabled, or preferred with role= or query="},
+		func(o *mysql.Options, v string) error {
+			m, ok := mysqlSSLModes[strings.ToLower(v)]
+			if !ok {
+				return errors.New("want disabled, preferred, required, verify_ca or verify_identity")
 			}
-			if strings.ContainsRune(q, 0) {
-				return errors.New("the query holds a NUL")
-			}
-			o.Query = q
+			o.SSLMode = m
 			return nil
 		}},
+	{option{name: "role", help: "primary: the server takes writes (@@global.read_only = 0); logs in with the URL's user and password"},
+		func(o *mysql.Options, v string) error {
+			if v != "primary" {
+				return errors.New("want primary")
+			}
+			o.Primary = true
+			return nil
+		}},
+	{option{name: "query", help: queryHelp}, func(o *mysql.Options, v string) error {
+		q, err := sqlQuery(v)
+		o.Query = q
+		return err
+	}},
+}
+
+// mysqlSSLModes are the mysql client's --ssl-mode values, lowercase.
+var mysqlSSLModes = map[string]proto.TLSMode{
+	"disabled": proto.TLSDisable, "preferred": proto.TLSPrefer, "required": proto.TLSRequire,
+	"verify_ca": proto.TLSVerifyCA, "verify_identity": proto.TLSVerifyFull,
+}
+
+// queryHelp is query='s help, the same for every database.
+const queryHelp = "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"
+
+// sqlQuery decodes query='s %XX escapes.
+func sqlQuery(v string) (string, error) {
+	q, err := url.PathUnescape(v)
+	switch {
+	case err != nil:
+		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	case strings.ContainsRune(q, 0):
+		return "", errors.New("the query holds a NUL")
+	}
+	return q, nil
 }
 
 // sslModes are libpq's sslmode values depprobe has ("allow", plain first,
@@ -425,12 +516,12 @@ type family struct {
 
 // families lists every scheme once, in the order help and docs show them.
 var families = []family{
-	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established", "`nc -z host port`"},
+	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established (and, with `send=`/`expect=`, the reply matches)", "`nc -z host port`, `nc host port`"},
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
 	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
 	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
-	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
+	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port][/db]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting); with `role=primary` or `query=`, a login and the answer", "`mysqladmin ping`, `mysql`"},
 	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},

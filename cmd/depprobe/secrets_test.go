@@ -35,6 +35,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"mc=memcached://app:" + pw + "@" + down,
 		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
 		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
+		"zk=tcp://" + down + " send=AUTH\\x20" + pw + "\\r\\n expect=OK",
 		"es=http://elastic:" + pw + "@" + host + "/?pretty=" + query + " cluster_health=green",
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
