@@ -153,8 +153,8 @@ var schemes = map[string]*scheme{
 
 	"postgres":   protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
-	"mysql":      protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
-	"mariadb":    protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
+	"mysql":      protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
+	"mariadb":    protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
 	"redis":      protocol(scheme{port: "6379", network: "tcp"}, noOptions(redis.Check)),
 	"rediss":     protocol(scheme{port: "6379", network: "tcp", tls: true}, noOptions(redis.Check)),
 	"amqp":       protocol(scheme{port: "5672", network: "tcp"}, noOptions(amqp.Check)),
@@ -295,18 +295,57 @@ var pgOptions = []typedOption[postgres.Options]{
 			o.Role = v
 			return nil
 		}},
-	{option{name: "query", help: "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"},
-		func(o *postgres.Options, v string) error {
-			q, err := url.PathUnescape(v)
-			if err != nil {
-				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	{option{name: "query", help: queryHelp}, func(o *postgres.Options, v string) error {
+		q, err := sqlQuery(v)
+		o.Query = q
+		return err
+	}},
+}
+
+var mysqlOptions = []typedOption[mysql.Options]{
+	{option{name: "ssl_mode", help: "disabled, preferred, required, verify_ca or verify_identity, as the mysql client's --ssl-mode; default disabled, or preferred with role= or query="},
+		func(o *mysql.Options, v string) error {
+			m, ok := mysqlSSLModes[strings.ToLower(v)]
+			if !ok {
+				return errors.New("want disabled, preferred, required, verify_ca or verify_identity")
 			}
-			if strings.ContainsRune(q, 0) {
-				return errors.New("the query holds a NUL")
-			}
-			o.Query = q
+			o.SSLMode = m
 			return nil
 		}},
+	{option{name: "role", help: "primary: the server takes writes (@@global.read_only = 0); logs in with the URL's user and password"},
+		func(o *mysql.Options, v string) error {
+			if v != "primary" {
+				return errors.New("want primary")
+			}
+			o.Primary = true
+			return nil
+		}},
+	{option{name: "query", help: queryHelp}, func(o *mysql.Options, v string) error {
+		q, err := sqlQuery(v)
+		o.Query = q
+		return err
+	}},
+}
+
+// mysqlSSLModes are the mysql client's --ssl-mode values, lowercase.
+var mysqlSSLModes = map[string]proto.TLSMode{
+	"disabled": proto.TLSDisable, "preferred": proto.TLSPrefer, "required": proto.TLSRequire,
+	"verify_ca": proto.TLSVerifyCA, "verify_identity": proto.TLSVerifyFull,
+}
+
+// queryHelp is query='s help, the same for every database.
+const queryHelp = "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"
+
+// sqlQuery decodes query='s %XX escapes.
+func sqlQuery(v string) (string, error) {
+	q, err := url.PathUnescape(v)
+	switch {
+	case err != nil:
+		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	case strings.ContainsRune(q, 0):
+		return "", errors.New("the query holds a NUL")
+	}
+	return q, nil
 }
 
 // sslModes are libpq's sslmode values depprobe has ("allow", plain first,
@@ -484,7 +523,7 @@ var families = []family{
 	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
 	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
-	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
+	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port][/db]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting); with `role=primary` or `query=`, a login and the answer", "`mysqladmin ping`, `mysql`"},
 	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
