@@ -46,7 +46,8 @@ func (t *Target) Probe(ctx context.Context) Result {
 
 // climb is one climb of the ladder, without the hint.
 func (t *Target) climb(ctx context.Context) Result {
-	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now()}}
+	// Room for resolve, connect and protocol: one allocation, not three.
+	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now(), Steps: make([]StepResult, 0, 3)}}
 	if t.scheme.network == "dns" {
 		a.res.Host = t.host
 	}
@@ -146,6 +147,7 @@ func (t *Target) at(hostport string) *Target {
 		h.in.TLS.ServerName = h.host
 	}
 	h.Kubernetes = t.Kubernetes || clusterName(h.host)
+	h.derive()
 	return &h
 }
 
@@ -362,9 +364,9 @@ func (a *attempt) run(ctx context.Context) {
 // resolve turns the host into addresses; an IP literal is its own answer.
 func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 	t := a.t
-	if ip, err := netip.ParseAddr(t.host); err == nil {
-		a.res.Addrs = []string{ip.Unmap().String()}
-		return []netip.Addr{ip.Unmap()}, a.record(StepResult{Step: Resolve, Addr: ip.String(), Addrs: a.res.Addrs, Outcome: OK})
+	if ip := t.literal; ip.IsValid() {
+		a.res.Addrs = t.literals
+		return t.dialIPs, a.record(StepResult{Step: Resolve, Addr: ip.String(), Addrs: a.res.Addrs, Outcome: OK})
 	}
 	r := t.Resolver
 	if r == nil {
@@ -566,21 +568,15 @@ func (t *Target) portNumber() uint16 {
 // classify names the outcome of a step's error from what the kernel, the
 // resolver or the TLS stack said.
 func classify(ctx context.Context, step Step, err error) Outcome {
-	var (
-		f       *proto.Failure
-		dnsErr  *net.DNSError
-		certErr *tls.CertificateVerificationError
-		hostErr x509.HostnameError
-		uaErr   x509.UnknownAuthorityError
-		invErr  x509.CertificateInvalidError
-		netErr  net.Error
-	)
-	switch {
-	case errors.As(err, &f):
+	// errors.AsType rather than errors.As: no target escapes to the heap
+	// (seven allocations of every failed attempt otherwise).
+	if f, ok := errors.AsType[*proto.Failure](err); ok {
 		return f.Outcome
-	case ctx.Err() == context.Canceled:
+	}
+	if ctx.Err() == context.Canceled {
 		return Canceled
-	case errors.As(err, &dnsErr):
+	}
+	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
 		switch {
 		case dnsErr.IsNotFound:
 			return NotFound
@@ -588,7 +584,9 @@ func classify(ctx context.Context, step Step, err error) Outcome {
 			return Timeout
 		}
 		return DNSError
-	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &uaErr), errors.As(err, &invErr):
+	}
+	switch {
+	case isType[*tls.CertificateVerificationError](err), isType[x509.HostnameError](err), isType[x509.UnknownAuthorityError](err), isType[x509.CertificateInvalidError](err):
 		return CertInvalid
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT) && step == Connect:
 		// ENOENT: a unix socket that is not there yet, nothing listens.
@@ -599,7 +597,7 @@ func classify(ctx context.Context, step Step, err error) Outcome {
 		errors.Is(err, syscall.EHOSTDOWN), errors.Is(err, syscall.ENETDOWN), errors.Is(err, syscall.EADDRNOTAVAIL):
 		return Unreachable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.Is(err, syscall.ETIMEDOUT), errors.As(err, &netErr) && netErr.Timeout():
+		errors.Is(err, syscall.ETIMEDOUT), timedOut(err):
 		return Timeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return Closed
@@ -607,4 +605,16 @@ func classify(ctx context.Context, step Step, err error) Outcome {
 	// Anything else answered, but not as expected: a TLS alert, a
 	// malformed reply.
 	return Unexpected
+}
+
+// isType reports whether err's chain holds an E.
+func isType[E error](err error) bool {
+	_, ok := errors.AsType[E](err)
+	return ok
+}
+
+// timedOut reports whether err's chain holds a net.Error that timed out.
+func timedOut(err error) bool {
+	netErr, ok := errors.AsType[net.Error](err)
+	return ok && netErr.Timeout()
 }

@@ -21,7 +21,7 @@ import (
 func hint(t *Target, r Result) string {
 	k8s := t.Kubernetes
 	addr := t.Address()
-	if f := (*proto.Failure)(nil); errors.As(r.Err, &f) && f.Hint != "" {
+	if f, ok := errors.AsType[*proto.Failure](r.Err); ok && f.Hint != "" {
 		return f.Hint // the protocol knows better
 	}
 	if r.Finding != nil && r.Finding.Hint != "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -237,6 +238,13 @@ type Target struct {
 	in     proto.Input
 	check  proto.Check // the protocol step with the target's options bound; nil: none
 	source string      // where the spec came from, for error messages
+
+	// Worked out once in New, not at every attempt:
+	redacted string       // URL()
+	address  string       // Address()
+	literal  netip.Addr   // host as an IP address; invalid: a name (resolved at each attempt)
+	literals []string     // Result.Addrs of an IP literal: the address, unmapped (shared, read only)
+	dialIPs  []netip.Addr // what resolve returns for an IP literal (shared, read only)
 }
 
 // userAgent is what the protocols that speak HTTP send: "depprobe/<version>",
@@ -253,7 +261,12 @@ func (t *Target) userAgent() string {
 func (t *Target) Source() string { return t.source }
 
 // URL is the target's URL with passwords and query values masked.
-func (t *Target) URL() string { return redact(t.url) }
+func (t *Target) URL() string {
+	if t.redacted == "" { // a Target not made by New
+		return redact(t.url)
+	}
+	return t.redacted
+}
 
 // Scheme is the URL's scheme, lowercase.
 func (t *Target) Scheme() string { return t.url.Scheme }
@@ -262,6 +275,9 @@ func (t *Target) Scheme() string { return t.url.Scheme }
 // for a k8s:// target, the object: "job/migrate", "other/job/migrate",
 // "pods -l app=web".
 func (t *Target) Address() string {
+	if t.address != "" {
+		return t.address
+	}
 	if o := t.object; o != nil {
 		what := o.Kind + "/" + o.Name
 		if o.Kind == "pods" {
@@ -409,7 +425,20 @@ func New(s Spec) (*Target, error) {
 		t.Name = DefaultName(t)
 	}
 	t.Kubernetes = clusterName(t.host)
+	t.redacted = redact(u)
+	t.derive()
 	return t, nil
+}
+
+// derive works out once what every attempt would otherwise work out again
+// from the host and port: the address, and whether the host is an IP.
+func (t *Target) derive() {
+	t.address = ""
+	t.address = t.Address()
+	t.literal, t.literals, t.dialIPs = netip.Addr{}, nil, nil
+	if ip, err := netip.ParseAddr(t.host); err == nil {
+		t.literal, t.literals, t.dialIPs = ip, []string{ip.Unmap().String()}, []netip.Addr{ip.Unmap()}
+	}
 }
 
 // input is what the target's protocol step is given of it.
