@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -30,8 +31,11 @@ import (
 // others; when none is, the result is the most telling host's (see
 // telling), and its steps include every host's.
 func (t *Target) Probe(ctx context.Context) Result {
+	if t.scheme.network == "srv" {
+		return t.probeSRV(ctx)
+	}
 	if len(t.hosts) > 1 {
-		return t.probeHosts(ctx)
+		return t.probeHosts(ctx, t.hosts, nil)
 	}
 	r := t.climb(ctx)
 	if r.Outcome != OK {
@@ -62,8 +66,9 @@ func (t *Target) climb(ctx context.Context) Result {
 	return r
 }
 
-// probeHosts climbs the ladder with every host of the URL at once.
-func (t *Target) probeHosts(ctx context.Context) Result {
+// probeHosts climbs the ladder with every host ("host:port") at once;
+// the result's steps begin with before (the SRV lookup that found them).
+func (t *Target) probeHosts(ctx context.Context, hosts []string, before []StepResult) Result {
 	start := time.Now()
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -71,14 +76,14 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 		t *Target
 		r Result
 	}
-	results := make(chan climbed, len(t.hosts))
-	for _, hp := range t.hosts {
+	results := make(chan climbed, len(hosts))
+	for _, hp := range hosts {
 		h := t.at(hp)
 		go func() { results <- climbed{h, h.climb(hctx)} }()
 	}
-	all := make([]climbed, 0, len(t.hosts))
+	all := make([]climbed, 0, len(hosts))
 	won := -1
-	for range t.hosts {
+	for range hosts {
 		c := <-results
 		if c.r.Ready() && won < 0 {
 			won = len(all)
@@ -111,7 +116,7 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 		addrs = append(addrs, c.r.Addrs...)
 		others = append(others, c.t.Address()+" "+c.r.Summary())
 	}
-	r.Steps = append(steps, r.Steps...)
+	r.Steps = append(append(before, steps...), r.Steps...)
 	r.Addrs = append(addrs, r.Addrs...)
 	if r.Outcome != OK {
 		if ctx.Err() == context.Canceled {
@@ -129,6 +134,11 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 // address, host name, TLS server name and Kubernetes words.
 func (t *Target) at(hostport string) *Target {
 	h := *t
+	if t.scheme.network == "srv" { // each host found is dialed as tcp
+		sc := *t.scheme
+		sc.network = "tcp"
+		h.scheme = &sc
+	}
 	h.host, h.port, _ = net.SplitHostPort(hostport)
 	h.hosts = []string{hostport}
 	h.in.Addr, h.in.Host = hostport, h.host
@@ -139,6 +149,107 @@ func (t *Target) at(hostport string) *Target {
 	h.Kubernetes = t.Kubernetes || clusterName(h.host)
 	h.derive()
 	return &h
+}
+
+// probeSRV finds the hosts of a mongodb+srv:// URL in the resolve step
+// (the SRV records of _mongodb._tcp.NAME, and NAME's TXT record of
+// connection options), then probes them all as probeHosts does.
+func (t *Target) probeSRV(ctx context.Context) Result {
+	start := time.Now()
+	r := t.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	service := "mongodb"
+	var (
+		hosts []string
+		txt   string
+	)
+	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: start}}
+	if deadline, ok := ctx.Deadline(); ok {
+		a.res.Limit = deadline.Sub(start)
+	}
+	ok := a.timed(ctx, Resolve, "_"+service+"._tcp."+t.host, func() error {
+		var err error
+		hosts, txt, err = lookupSRV(ctx, r, service, t.host)
+		return err
+	})
+	if ok {
+		a.res.Steps[len(a.res.Steps)-1].Addrs = hosts
+	}
+	if !ok {
+		res := a.res
+		res.Duration = time.Since(start)
+		if ctx.Err() == context.Canceled {
+			res.Outcome = Canceled
+		}
+		res.Hint = hint(t, res)
+		if f := (*proto.Failure)(nil); !errors.As(res.Err, &f) && res.Outcome == NotFound {
+			res.Hint = fmt.Sprintf("no SRV records _%s._tcp.%s: is the name right (the cluster's SRV name, as the provider shows it), and does the DNS serve SRV records?", service, t.host)
+		}
+		return res
+	}
+	h := *t
+	if txt != "" { // the URL's own options win over the TXT record's
+		q, _ := url.ParseQuery(txt)
+		own := t.url.Query()
+		for k, v := range own {
+			q[k] = v
+		}
+		h.in.RequestURI = t.url.EscapedPath() + "?" + q.Encode()
+		if h.in.RequestURI[0] != '/' {
+			h.in.RequestURI = "/" + h.in.RequestURI
+		}
+	}
+	res := h.probeHosts(ctx, hosts, a.res.Steps)
+	res.Start, res.Duration = start, time.Since(start)
+	return res
+}
+
+// lookupSRV finds the hosts ("host:port") of the SRV records
+// _service._tcp.name and name's TXT record, as MongoDB's seed list
+// discovery says: every host must be in name's parent domain (so that a
+// forged record cannot send the probe, and its password, elsewhere), and
+// the TXT record may set only authSource, replicaSet and loadBalanced.
+func lookupSRV(ctx context.Context, r *net.Resolver, service, name string) (hosts []string, txt string, err error) {
+	_, srvs, err := r.LookupSRV(ctx, service, "tcp", name)
+	if err != nil {
+		return nil, "", err
+	}
+	parent := strings.TrimSuffix(name, ".")
+	if labels := strings.Count(parent, "."); labels >= 2 {
+		parent = parent[strings.IndexByte(parent, '.')+1:]
+	}
+	for _, s := range srvs {
+		host := strings.TrimSuffix(s.Target, ".")
+		if !strings.HasSuffix(strings.ToLower(host), "."+strings.ToLower(parent)) {
+			return nil, "", proto.FailHint(Unexpected, fmt.Sprintf("the SRV records of %s must name hosts in its domain %s, as drivers require: fix the records", name, parent),
+				fmt.Errorf("SRV record names %s, outside %s", host, parent))
+		}
+		hosts = append(hosts, net.JoinHostPort(host, strconv.Itoa(int(s.Port))))
+	}
+	records, err := r.LookupTXT(ctx, name)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return hosts, "", nil // no TXT record: none needed
+	case err != nil:
+		return nil, "", err
+	case len(records) > 1:
+		return nil, "", proto.Failf(Unexpected, "%s has %d TXT records; the seed list discovery allows one", name, len(records))
+	case len(records) == 1:
+		q, perr := url.ParseQuery(records[0])
+		for k := range q {
+			if k != "authSource" && k != "replicaSet" && k != "loadBalanced" {
+				perr = fmt.Errorf("option %q", k)
+			}
+		}
+		if perr != nil {
+			return nil, "", proto.Failf(Unexpected, "the TXT record of %s may set only authSource, replicaSet and loadBalanced: %v", name, perr)
+		}
+		txt = records[0]
+	}
+	return hosts, txt, nil
 }
 
 // telling reports whether a says more about why a target is not ready

@@ -33,7 +33,7 @@ import (
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
 	port    string // default port; empty: the URL must name one
-	network string // "tcp", "unix", "dns" (resolve only), "file" (no network) or "cluster" (the Kubernetes API)
+	network string // "tcp", "unix", "dns" (resolve only), "file" (no network), "cluster" (the Kubernetes API) or "srv" (the hosts from DNS SRV records, then as "tcp")
 	tls     bool   // a TLS handshake follows connect; the TLS options apply
 	// starttls: the protocol asks for TLS on its own connection
 	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
@@ -155,8 +155,8 @@ var schemes = map[string]*scheme{
 	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"mysql":      protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
 	"mariadb":    protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
-	"redis":      protocol(scheme{port: "6379", network: "tcp"}, noOptions(redis.Check)),
-	"rediss":     protocol(scheme{port: "6379", network: "tcp", tls: true}, noOptions(redis.Check)),
+	"redis":      protocol(scheme{port: "6379", network: "tcp"}, redis.Check, redisOptions...),
+	"rediss":     protocol(scheme{port: "6379", network: "tcp", tls: true}, redis.Check, redisOptions...),
 	"amqp":       protocol(scheme{port: "5672", network: "tcp"}, noOptions(amqp.Check)),
 	"amqps":      protocol(scheme{port: "5671", network: "tcp", tls: true}, noOptions(amqp.Check)),
 	"nats":       protocol(scheme{port: "4222", network: "tcp"}, noOptions(nats.Check)),
@@ -164,8 +164,10 @@ var schemes = map[string]*scheme{
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
 	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
 	"mongodb":    protocol(scheme{port: "27017", network: "tcp", manyHosts: true}, mongodb.Check, roleOption),
-	"kafka":      protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
-	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
+	// mongodb+srv: TLS, as drivers do for it.
+	"mongodb+srv": protocol(scheme{network: "srv", tls: true}, mongodb.Check, roleOption),
+	"kafka":       protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
+	"grpc":        protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
 	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
 }
@@ -329,6 +331,30 @@ var mysqlOptions = []typedOption[mysql.Options]{
 var mysqlSSLModes = map[string]proto.TLSMode{
 	"disabled": proto.TLSDisable, "preferred": proto.TLSPrefer, "required": proto.TLSRequire,
 	"verify_ca": proto.TLSVerifyCA, "verify_identity": proto.TLSVerifyFull,
+}
+
+var redisOptions = []typedOption[redis.Options]{
+	{option{name: "role", help: "master, or replica whose link to its master is up (INFO replication)"},
+		func(o *redis.Options, v string) error {
+			switch v {
+			case "master", "primary":
+				o.Role = "master"
+			case "replica", "slave":
+				o.Role = "replica"
+			default:
+				return errors.New("want master or replica")
+			}
+			return nil
+		}},
+	{option{name: "cluster", help: "true: the node must say cluster_state:ok (CLUSTER INFO)"},
+		func(o *redis.Options, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			o.Cluster = b
+			return nil
+		}},
 }
 
 // queryHelp is query='s help, the same for every database.
@@ -522,12 +548,12 @@ var families = []family{
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
 	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
 	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port][/db]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting); with `role=primary` or `query=`, a login and the answer", "`mysqladmin ping`, `mysql`"},
-	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
+	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given); `role=` and `cluster=` ask `INFO replication` and `CLUSTER INFO`", "`redis-cli ping`"},
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
 	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
-	{[]string{"mongodb"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
+	{[]string{"mongodb", "mongodb+srv"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`, `mongodb+srv://[user:password@]name[/db]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
 	{[]string{"kafka"}, "`kafka://[user:password@]host[:port][,host[:port]…]`", "a broker answers ApiVersions and Metadata naming a controller (and the topic has a leader for every partition)", "`kafka-broker-api-versions.sh`, `kcat -L`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},

@@ -291,6 +291,9 @@ func (t *Target) Address() string {
 	if t.path != "" {
 		return t.path
 	}
+	if t.port == "" { // dns://, mongodb+srv://: a name
+		return t.host
+	}
 	return net.JoinHostPort(t.host, t.port)
 }
 
@@ -344,6 +347,14 @@ func New(s Spec) (*Target, error) {
 		if t.host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q: no name to resolve; write dns://name", where, redact(u)))
 		}
+	case "srv":
+		// One name, whose SRV records name the hosts and their ports
+		// (https://github.com/mongodb/specifications/blob/master/source/initial-dns-seedlist-discovery/initial-dns-seedlist-discovery.md).
+		t.host = u.Hostname()
+		if t.host == "" || u.Port() != "" || len(hostList) > 1 || net.ParseIP(t.host) != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host name without a port: its DNS SRV records name the hosts and ports", where, redact(u), u.Scheme))
+		}
+		hostList = nil
 	default:
 		t.host, t.port = u.Hostname(), u.Port()
 		if t.host == "" {

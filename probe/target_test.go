@@ -209,6 +209,7 @@ func FuzzParseSpecs(f *testing.F) {
 		"grpc://a:1 header=Authorization: Bearer HDRSECRET",
 		"grpc://a:1 header=HDRSECRET header=bad name:HDRSECRET header=x:%zzHDRSECRET",
 		"mc=memcached://u:SECRETPW@c",
+		"mongodb+srv://u:SECRETPW@cluster0.example.net/app?authSource=admin role=primary",
 		"w=k8s://pods selector=app=web,tier=front,db=postgres://db:5432",
 		"k8s://pods selector=,a a=b,",
 	} {

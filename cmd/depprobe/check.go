@@ -8,12 +8,15 @@ import (
 	"sync"
 	"text/tabwriter"
 
+	"github.com/depprobe/depprobe/internal/kube"
 	"github.com/depprobe/depprobe/probe"
 )
 
 // check makes one attempt per target, all at once, and prints each
 // target's ladder. It returns errNotReady when any target is not ready.
-func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Writer) error {
+// In a pod, a cause that the targets share is printed first, with its
+// evidence.
+func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Writer, client *kube.Client) error {
 	results := make([]probe.Result, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -24,6 +27,11 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 		})
 	}
 	wg.Wait()
+	if oc, ok := newAnalyst(targets, client).analyze(ctx, results); ok {
+		for _, l := range oc.lines() {
+			fmt.Fprintln(stdout, l)
+		}
+	}
 	var unready, optional []string
 	for i, r := range results {
 		writeLadder(stdout, r, targets[i].Optional)

@@ -142,11 +142,11 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	}
 	switch cmd {
 	case "check":
-		return check(ctx, c, targets, stdout)
+		return check(ctx, c, targets, stdout, client)
 	case "serve":
 		return serve(ctx, c, targets, log)
 	}
-	if err := wait(ctx, c, targets, log); err != nil {
+	if err := wait(ctx, c, targets, log, client); err != nil {
 		return err
 	}
 	if command == nil {

@@ -65,10 +65,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 		jobPath: kubetest.OK(jobRunning),
 		kubetest.PodsPath("app", "batch.kubernetes.io/controller-uid=7d1c"): kubetest.List(kubetest.Pod("migrate-x", `{"job-name":"migrate"}`, `[]`, kubetest.CrashLoop)),
 		"/apis/apps/v1/namespaces/app/deployments/api":                      kubetest.Forbidden("get", "deployments", "apps", "app"),
+		"POST /api/v1/namespaces/app/events":                                {Code: 201, Body: "{}"},
 	})
 	podEnv = fast(podEnv)
 	podEnv["DEPPROBE_TARGETS"] = targets + ",k8s://job/migrate,k8s://deployment/api"
 	podEnv["DEPPROBE_LOG_LEVEL"] = "debug"
+	podEnv["DEPPROBE_KUBE_EVENTS"] = "true" // the Events' messages are an output too
 	runs = append(runs,
 		run{"in a pod: check", podEnv, []string{"check"}},
 		run{"in a pod: wait", podEnv, []string{"wait"}},
@@ -90,6 +92,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			res := runWith(t, r.env, r.args...)
 			termMsg, _ := os.ReadFile(term)
 			outputs := map[string]string{"stdout": res.stdout, "stderr": res.stderr, "termination message": string(termMsg)}
+			if strings.HasPrefix(r.name, "in a pod") {
+				outputs["Events"] = strings.Join(api.Bodies(), "\n")
+				if r.args[0] == "wait" && !strings.Contains(outputs["Events"], `"kind":"Event"`) {
+					t.Error("no Event was published: the test would prove nothing of them")
+				}
+			}
 			if res.err != nil {
 				outputs["error"] = res.err.Error()
 			}
