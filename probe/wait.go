@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -47,6 +48,14 @@ type Policy struct {
 	AttemptTimeout time.Duration // each attempt's own deadline, all steps together; 0: only ctx's
 	MaxTimeouts    int           // consecutive timed-out (or unreachable) attempts that end a wait; 0: never
 	Backoff        Backoff
+
+	// Coalesce ends every wait of 160 ms or more on a grid common to the
+	// process, of steps of 10 ms × 2^k up to a sixteenth of the wait, so
+	// that the loops of targets due at about the same time wake up
+	// together: one wake-up of the process probes several targets, which
+	// costs about as much as probing one (serve's steady CPU). A wait
+	// grows by less than a sixteenth.
+	Coalesce bool
 
 	timer timer // the waits between attempts; nil: real timers (tests set it, see export_test.go)
 }
@@ -150,6 +159,9 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 		if d.slow && wait < interval {
 			wait = jitter(interval, b.Jitter) // the backoff jitters its own waits
 		}
+		if p.Coalesce {
+			wait = onGrid(tm.Now(), wait)
+		}
 		tm.Start(wait)
 		select {
 		case <-ctx.Done():
@@ -195,6 +207,29 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		err = fmt.Errorf("%w (timeout=%s)", ErrDeadline, t.Timeout)
 	}
 	return r, err
+}
+
+// epoch is the origin of the grid that Coalesce rounds to: when the
+// process first needed it, so that pods started at different times keep
+// different grids.
+var epoch = sync.OnceValue(time.Now)
+
+// onGrid lengthens wait, started at now, so that it ends on the grid of
+// steps 10 ms × 2^k (the largest not above wait/16) from epoch. Steps are
+// powers of two of one unit from one origin, so a coarser grid's points
+// are on every finer one.
+func onGrid(now time.Time, wait time.Duration) time.Duration {
+	if wait < 16*10*time.Millisecond {
+		return wait
+	}
+	step := 10 * time.Millisecond
+	for step*2 <= wait/16 {
+		step *= 2
+	}
+	if off := now.Add(wait).Sub(epoch()) % step; off > 0 {
+		wait += step - off
+	}
+	return wait
 }
 
 func (b Backoff) exponential() *backoff.ExponentialBackOff {
