@@ -608,29 +608,9 @@ func clusterName(host string) bool {
 	return strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc.")
 }
 
-// redact prints a URL with its password and every query value masked. A
-// user name without a password is masked too, since that is where a token
-// goes (https://TOKEN@host); for http and https the whole userinfo is.
-func redact(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		_, hasPassword := c.User.Password()
-		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
-			c.User = url.UserPassword(c.User.Username(), "xxxxx")
-		} else {
-			c.User = url.User("xxxxx")
-		}
-	}
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		c.RawQuery = q.Encode()
-	}
-	c.Fragment, c.RawFragment = "", ""
-	return c.String()
-}
+// redact prints a URL with its secrets masked (see proto.RedactURL, which
+// the http check shares for a redirect's URL).
+func redact(u *url.URL) string { return proto.RedactURL(u) }
 
 // redactRaw masks what looks like userinfo or a query in text that did not
 // parse as a URL.
