@@ -30,15 +30,49 @@ import (
 // host: the first host that is ready makes the attempt ready and stops the
 // others; when none is, the result is the most telling host's (see
 // telling), and its steps include every host's.
+//
+// A target with UntilDown (until=down) climbs to connect only, and its
+// verdict is inverted (see down).
 func (t *Target) Probe(ctx context.Context) Result {
-	if t.scheme.network == "srv" {
-		return t.probeSRV(ctx)
+	var r Result
+	switch {
+	case t.scheme.network == "srv":
+		r = t.probeSRV(ctx)
+	case len(t.hosts) > 1:
+		r = t.probeHosts(ctx, t.hosts, nil)
+	default:
+		r = t.climb(ctx)
+		if r.Outcome != OK && !t.UntilDown {
+			r.Hint = hint(t, r)
+		}
 	}
-	if len(t.hosts) > 1 {
-		return t.probeHosts(ctx, t.hosts, nil)
+	if t.UntilDown {
+		r = t.down(r)
 	}
-	r := t.climb(ctx)
-	if r.Outcome != OK {
+	return r
+}
+
+// down inverts a result for until=down: nothing answers (connect refused,
+// a socket file not there, the name not found, the file:// path absent) is
+// ready; a connection accepted (or the path present) is not_ready. Every
+// other outcome stays as it is: a timeout or an unreachable host does not
+// prove that nothing listens (a firewall drops packets too).
+func (t *Target) down(r Result) Result {
+	switch {
+	case r.Outcome == Refused || r.Outcome == NotFound || r.Outcome == NotReady && t.scheme.network == "file":
+		r.Down = true
+		r.Outcome, r.Err, r.Hint = OK, nil, ""
+	case r.Outcome == OK:
+		what := "accepts connections"
+		if t.scheme.network == "file" {
+			what = "exists"
+		} else if t.scheme.network == "dns" {
+			what = "resolves"
+		}
+		r.Outcome = NotReady
+		r.Err = fmt.Errorf("%s still %s, and until=down waits until it does not", t.Address(), what)
+		r.Hint = fmt.Sprintf("%s still %s: until=down waits for it to go (an old instance draining, a port to be freed, a lock file to be removed)", t.Address(), what)
+	case r.Outcome != Canceled:
 		r.Hint = hint(t, r)
 	}
 	return r
@@ -346,7 +380,9 @@ func (a *attempt) run(ctx context.Context) {
 	}
 	addrs, ok := a.resolve(ctx)
 	if !ok {
-		a.explain(ctx)
+		if !t.UntilDown { // a name gone is what until=down waits for
+			a.explain(ctx)
+		}
 		return
 	}
 	if t.scheme.network == "dns" {
@@ -354,7 +390,9 @@ func (a *attempt) run(ctx context.Context) {
 	}
 	conn, ok := a.connect(ctx, addrs)
 	if !ok {
-		a.explain(ctx)
+		if !t.UntilDown {
+			a.explain(ctx)
+		}
 		return
 	}
 	defer conn.Close()
@@ -526,6 +564,9 @@ func rank(o Outcome) int {
 // converse runs the TLS and protocol steps on an established connection.
 func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	t := a.t
+	if t.UntilDown {
+		return // connected: up, which is all until=down asks
+	}
 	addr := a.res.Addr
 	if deadline, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(deadline)

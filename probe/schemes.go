@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depprobe/depprobe/probe/proto"
 	"github.com/depprobe/depprobe/probe/proto/amqp"
@@ -524,8 +525,11 @@ func optionNames(sc *scheme) []string {
 	for _, o := range sc.tlsOptions() {
 		names = append(names, o.name)
 	}
+	for _, o := range commonOptionList {
+		names = append(names, o.name)
+	}
 	slices.Sort(names)
-	return append(names, "optional")
+	return names
 }
 
 // Schemes lists the URL schemes depprobe knows, sorted.
@@ -578,8 +582,61 @@ type OptionDoc struct {
 	Schemes    []string // which of the family's schemes take it
 }
 
-// OptionalHelp is the help of optional=true, which every scheme takes.
-const OptionalHelp = "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"
+// commonOptions are the options every scheme takes.
+type commonOptions struct {
+	optional                bool
+	timeout, attemptTimeout time.Duration
+	untilDown               bool
+}
+
+var commonOptionList = []typedOption[commonOptions]{
+	{option{name: "optional", help: "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"},
+		func(o *commonOptions, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			o.optional = b
+			return nil
+		}},
+	{option{name: "timeout", help: "the target's own deadline in wait (e.g. 30s), within DEPPROBE_TIMEOUT: wait gives up when it passes"},
+		func(o *commonOptions, v string) (err error) {
+			o.timeout, err = positiveDuration(v)
+			return err
+		}},
+	{option{name: "attempt_timeout", help: "the time limit of one attempt of this target, instead of DEPPROBE_ATTEMPT_TIMEOUT"},
+		func(o *commonOptions, v string) (err error) {
+			o.attemptTimeout, err = positiveDuration(v)
+			return err
+		}},
+	{option{name: "until", help: "down: ready when nothing answers (connect refused, name not found, file absent), e.g. a port that must be free"},
+		func(o *commonOptions, v string) error {
+			if v != "down" {
+				return errors.New("want down")
+			}
+			o.untilDown = true
+			return nil
+		}},
+}
+
+// positiveDuration reads a Go duration more than 0; a bare number is an
+// error, not a guess.
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a duration more than 0 with its unit, e.g. 500ms, 30s, 2m")
+	}
+	return d, nil
+}
+
+// CommonOptions are the options every scheme takes, for help and docs.
+func CommonOptions() []OptionDoc {
+	docs := make([]OptionDoc, len(commonOptionList))
+	for i, o := range commonOptionList {
+		docs[i] = OptionDoc{Name: o.name, Help: o.help}
+	}
+	return docs
+}
 
 // SchemeDocs describes every scheme, from the table that probes them: the
 // one source of `depprobe help` and the README's scheme summary.

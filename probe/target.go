@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depprobe/depprobe/probe/proto"
 )
@@ -217,6 +218,15 @@ type Target struct {
 	// logged and shown, but that readiness does not wait for: wait exits
 	// without it, check's exit code and serve's /readyz leave it out.
 	Optional bool
+	// Timeout (option timeout=) is the target's own deadline in Wait,
+	// within the caller's; zero: only the caller's.
+	Timeout time.Duration
+	// AttemptTimeout (option attempt_timeout=) is the time limit of one
+	// attempt of this target, instead of the caller's (see AttemptLimit).
+	AttemptTimeout time.Duration
+	// UntilDown (option until=down) inverts readiness: the target is
+	// ready when nothing answers (see Probe).
+	UntilDown bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 	// API asks the Kubernetes API: the cluster step after a failed
@@ -388,15 +398,13 @@ func New(s Spec) (*Target, error) {
 		}
 		errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host; for %s targets write %s", where, redact(u), u.Scheme, numberWord(len(hostList)), strings.Join(one, ",")))
 	}
-	for k, vs := range s.Options {
-		switch v := vs[0]; {
-		case k == "optional": // every scheme's
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: option optional=%q: want true or false", where, v))
-			}
-			t.Optional = b
-		case !sc.accepts(k):
+	var common commonOptions
+	for _, err := range setOptions(&common, commonOptionList, s.Options) {
+		errs = append(errs, fmt.Errorf("%s: %v", where, err))
+	}
+	t.Optional, t.Timeout, t.AttemptTimeout, t.UntilDown = common.optional, common.timeout, common.attemptTimeout, common.untilDown
+	for k := range s.Options {
+		if !sc.accepts(k) {
 			errs = append(errs, fmt.Errorf("%s: %q: unknown option %q for %s://; known: %s", where, redact(u), k, u.Scheme, strings.Join(optionNames(sc), ", ")))
 		}
 	}

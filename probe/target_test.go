@@ -87,7 +87,7 @@ func TestNewErrors(t *testing.T) {
 		{"port zero", "tcp://db:0", "needs a port from 1 to 65535"},
 		{"no host", "tcp://:80", "no host"},
 		{"unix needs a path", "unix://relative/sock", "write unix:///absolute/path"},
-		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: expect, expect_re, send, optional`},
+		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: attempt_timeout, expect, expect_re, optional, send, timeout, until`},
 		{"bad status", "http://a status=600", "want a status code or a range"},
 		{"reversed status", "http://a status=300-200", "want a status code or a range"},
 		{"bad insecure", "https://a insecure=yes", "want true or false"},

@@ -76,6 +76,8 @@ type timer interface {
 var (
 	ErrFatal    = errors.New("waiting cannot fix it")
 	ErrTimeouts = errors.New("too many consecutive timeouts")
+	// ErrDeadline: the target's own timeout= passed.
+	ErrDeadline = errors.New("the target's timeout= reached")
 )
 
 // decision is what a policy makes of an attempt's result.
@@ -117,7 +119,7 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 	defer tm.Stop()
 	for {
 		began := tm.Now()
-		r := attemptOnce(ctx, t, p.AttemptTimeout)
+		r := attemptOnce(ctx, t, t.AttemptLimit(p.AttemptTimeout))
 		if r.Outcome == Canceled || (last.Target != "" && ended(ctx)) {
 			if last.Target == "" {
 				last = r
@@ -176,12 +178,19 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 // goroutine (but not for an attempt cut short by ctx).
 //
 // Wait returns the last result (the diagnosis to report) and nil when
-// ready, an error wrapping ErrFatal or ErrTimeouts, or ctx.Err(). When ctx
+// ready, an error wrapping ErrFatal or ErrTimeouts, one wrapping
+// ErrDeadline when t's own Timeout passed first, or ctx.Err(). When ctx
 // ends the first attempt, that attempt's result is returned: outcome
 // Canceled (or Timeout for ctx's deadline), the step it was in and the
 // time it took. Wait is safe to call concurrently for different targets.
 func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Result, error) {
-	return p.loop(ctx, t, 0, observe, func(r Result, streak int) decision {
+	parent := ctx
+	if t.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
+		defer cancel()
+	}
+	r, err := p.loop(ctx, t, 0, observe, func(r Result, streak int) decision {
 		switch {
 		case r.Ready():
 			return decision{stop: true}
@@ -194,6 +203,10 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		}
 		return decision{}
 	})
+	if errors.Is(err, context.DeadlineExceeded) && t.Timeout > 0 && !ended(parent) {
+		err = fmt.Errorf("%w (timeout=%s)", ErrDeadline, t.Timeout)
+	}
+	return r, err
 }
 
 // epoch is the origin of the grid that Coalesce rounds to: when the
