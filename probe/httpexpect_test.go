@@ -79,7 +79,7 @@ func TestHTTPExpectations(t *testing.T) {
 		text       []string
 	}{
 		{"expect", base + "/green expect=%22green%22", probe.OK, nil},
-		{"expect mismatch", base + "/health expect=%22green%22", probe.NotReady, []string{`expected the body to contain "\"green\"", found "{\"status\":\"red\",\"checks\":[{\"name"…`, "not yet what expect= wants"}},
+		{"expect mismatch", base + "/health expect=%22green%22", probe.NotReady, []string{`expected the body to contain "\"green\"", found "{\"status\":\"red\",\"checks\":[{\"name"…`, "not yet as expect= wants"}},
 		{"expect_re", base + "/text expect_re=^OK\\s*$", probe.OK, nil},
 		{"expect_re mismatch", base + "/health expect_re=^OK$", probe.NotReady, []string{"expected the body to match /^OK$/"}},
 		{"json", base + "/health json=.checks[0].ok=true json=.n=1.0", probe.OK, nil},

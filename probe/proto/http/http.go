@@ -341,7 +341,7 @@ func (o Options) judge(in proto.Input, resp *http.Response, body []byte) error {
 	}
 	mismatch := func(option string, err error) error {
 		return proto.FailHint(proto.NotReady,
-			fmt.Sprintf("%s answers %d, but not yet what %s wants: wait, or compare %s with its answer", in.Addr, code, option, option),
+			fmt.Sprintf("%s answers %d, not yet as %s wants: wait, or compare it with the answer", in.Addr, code, option),
 			fmt.Errorf("HTTP %d, %w", code, err))
 	}
 	for _, w := range o.ExpectHeaders {
