@@ -64,7 +64,8 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
 	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
 	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
-	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth
+	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
+	./probe/proto/stream/:FuzzUnescape
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
@@ -72,7 +73,7 @@ fuzz:
 	done
 
 # Every budget of docs/performance.md, side by side with wait-for-it, an nc -z
-# loop, wait-on and wait-port, in one run (root; about 3 minutes; not part of
+# loop, wait-on and wait-port, in one run (root; about 9 minutes; not part of
 # CI). Writes bench/results.md.
 bench:
 	sh bench/run.sh

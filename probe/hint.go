@@ -21,8 +21,17 @@ import (
 func hint(t *Target, r Result) string {
 	k8s := t.Kubernetes
 	addr := t.Address()
-	if f := (*proto.Failure)(nil); errors.As(r.Err, &f) && f.Hint != "" {
+	if f, ok := errors.AsType[*proto.Failure](r.Err); ok && f.Hint != "" {
 		return f.Hint // the protocol knows better
+	}
+	if r.Finding != nil && r.Finding.Hint != "" {
+		return r.Finding.Hint // the Kubernetes API knows better
+	}
+	if r.Step == Cluster && r.Outcome != Canceled {
+		if r.Outcome == Forbidden {
+			return "the Kubernetes API denied this pod's service account: grant it read access in a Role (the chart: rbac.create=true); waiting will not fix this"
+		}
+		return "the Kubernetes API did not answer as it should: is the API server reachable from this pod (an egress NetworkPolicy to it, a proxy)?"
 	}
 	switch r.Outcome {
 	case NotFound:

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depprobe/depprobe/probe/proto"
 	"github.com/depprobe/depprobe/probe/proto/amqp"
@@ -27,12 +28,13 @@ import (
 	"github.com/depprobe/depprobe/probe/proto/nats"
 	"github.com/depprobe/depprobe/probe/proto/postgres"
 	"github.com/depprobe/depprobe/probe/proto/redis"
+	"github.com/depprobe/depprobe/probe/proto/stream"
 )
 
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
 	port    string // default port; empty: the URL must name one
-	network string // "tcp", "unix", "dns" (resolve only) or "file" (no network)
+	network string // "tcp", "unix", "dns" (resolve only), "file" (no network), "cluster" (the Kubernetes API) or "srv" (the hosts from DNS SRV records, then as "tcp")
 	tls     bool   // a TLS handshake follows connect; the TLS options apply
 	// starttls: the protocol asks for TLS on its own connection
 	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
@@ -137,20 +139,25 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 
 // schemes is every scheme depprobe knows.
 var schemes = map[string]*scheme{
-	"tcp":   {network: "tcp"},
-	"unix":  {network: "unix"},
+	"tcp":   sendExpect(scheme{network: "tcp"}),
+	"unix":  sendExpect(scheme{network: "unix"}),
 	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
 	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
-	"tls":   {network: "tcp", tls: true},
+	"tls":   sendExpect(scheme{network: "tcp", tls: true}),
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
+	"k8s": {network: "cluster", options: []option{
+		{name: "namespace", help: "the object's namespace; default: depprobe's own"},
+		{name: "port", help: "k8s://service: the Service port (name or number) that needs a ready endpoint; default: any"},
+		{name: "selector", help: "k8s://pods: the pods' labels, key=value[,key=value...] (also key!=value, key, !key)"},
+	}},
 
 	"postgres":   protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
 	"postgresql": protocol(scheme{port: "5432", network: "tcp", starttls: true}, postgres.Check, pgOptions...),
-	"mysql":      protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
-	"mariadb":    protocol(scheme{port: "3306", network: "tcp"}, noOptions(mysql.Check)),
-	"redis":      protocol(scheme{port: "6379", network: "tcp"}, noOptions(redis.Check)),
-	"rediss":     protocol(scheme{port: "6379", network: "tcp", tls: true}, noOptions(redis.Check)),
+	"mysql":      protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
+	"mariadb":    protocol(scheme{port: "3306", network: "tcp", starttls: true}, mysql.Check, mysqlOptions...),
+	"redis":      protocol(scheme{port: "6379", network: "tcp"}, redis.Check, redisOptions...),
+	"rediss":     protocol(scheme{port: "6379", network: "tcp", tls: true}, redis.Check, redisOptions...),
 	"amqp":       protocol(scheme{port: "5672", network: "tcp"}, noOptions(amqp.Check)),
 	"amqps":      protocol(scheme{port: "5671", network: "tcp", tls: true}, noOptions(amqp.Check)),
 	"nats":       protocol(scheme{port: "4222", network: "tcp"}, noOptions(nats.Check)),
@@ -158,10 +165,63 @@ var schemes = map[string]*scheme{
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
 	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
 	"mongodb":    protocol(scheme{port: "27017", network: "tcp", manyHosts: true}, mongodb.Check, roleOption),
-	"kafka":      protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
-	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
+	// mongodb+srv: TLS, as drivers do for it.
+	"mongodb+srv": protocol(scheme{network: "srv", tls: true}, mongodb.Check, roleOption),
+	"kafka":       protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
+	"grpc":        protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
 	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
+}
+
+// sendExpect makes s a scheme whose protocol step is a send/expect
+// exchange when the target has send=, expect= or expect_re=, and none
+// (the connection is enough) otherwise.
+func sendExpect(s scheme) *scheme {
+	sc := protocol(s, stream.Check, sendOption, expectOption, expectReOption)
+	bind := sc.bind
+	sc.bind = func(values map[string][]string) (proto.Check, []error) {
+		var o stream.Options
+		errs := setOptions(&o, []typedOption[stream.Options]{sendOption, expectOption, expectReOption}, values)
+		if !o.Set() {
+			return nil, errs
+		}
+		return bind(values)
+	}
+	return sc
+}
+
+var sendOption = typedOption[stream.Options]{
+	// secret: a request may carry a credential; an error never shows it.
+	option{name: "send", secret: true, help: `bytes to send first, with escapes \r \n \t \\ \xHH (a space is \x20), e.g. ruok or QUIT\r\n`},
+	func(o *stream.Options, v string) (err error) {
+		o.Send, err = stream.Unescape(v)
+		return err
+	},
+}
+
+var expectOption = typedOption[stream.Options]{
+	option{name: "expect", help: "text the reply must contain (its first 4 KiB; send='s escapes), e.g. imok"},
+	func(o *stream.Options, v string) error {
+		if o.Expect.Set() {
+			return errors.New("give expect= or expect_re=, not both")
+		}
+		b, err := stream.Unescape(v)
+		if err == nil {
+			o.Expect, err = proto.ExpectSubstring(string(b))
+		}
+		return err
+	},
+}
+
+var expectReOption = typedOption[stream.Options]{
+	option{name: "expect_re", help: `RE2 regular expression the reply must match (its first 4 KiB), e.g. ^220\x20`},
+	func(o *stream.Options, v string) (err error) {
+		if o.Expect.Set() {
+			return errors.New("give expect= or expect_re=, not both")
+		}
+		o.Expect, err = proto.ExpectRegexp(v)
+		return err
+	},
 }
 
 var statusOption = typedOption[http.Options]{
@@ -236,18 +296,81 @@ var pgOptions = []typedOption[postgres.Options]{
 			o.Role = v
 			return nil
 		}},
-	{option{name: "query", help: "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"},
-		func(o *postgres.Options, v string) error {
-			q, err := url.PathUnescape(v)
-			if err != nil {
-				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	{option{name: "query", help: queryHelp}, func(o *postgres.Options, v string) error {
+		q, err := sqlQuery(v)
+		o.Query = q
+		return err
+	}},
+}
+
+var mysqlOptions = []typedOption[mysql.Options]{
+	{option{name: "ssl_mode", help: "disabled, preferred, required, verify_ca or verify_identity, as the mysql client's --ssl-mode; default disabled, or preferred with role= or query="},
+		func(o *mysql.Options, v string) error {
+			m, ok := mysqlSSLModes[strings.ToLower(v)]
+			if !ok {
+				return errors.New("want disabled, preferred, required, verify_ca or verify_identity")
 			}
-			if strings.ContainsRune(q, 0) {
-				return errors.New("the query holds a NUL")
-			}
-			o.Query = q
+			o.SSLMode = m
 			return nil
 		}},
+	{option{name: "role", help: "primary: the server takes writes (@@global.read_only = 0); logs in with the URL's user and password"},
+		func(o *mysql.Options, v string) error {
+			if v != "primary" {
+				return errors.New("want primary")
+			}
+			o.Primary = true
+			return nil
+		}},
+	{option{name: "query", help: queryHelp}, func(o *mysql.Options, v string) error {
+		q, err := sqlQuery(v)
+		o.Query = q
+		return err
+	}},
+}
+
+// mysqlSSLModes are the mysql client's --ssl-mode values, lowercase.
+var mysqlSSLModes = map[string]proto.TLSMode{
+	"disabled": proto.TLSDisable, "preferred": proto.TLSPrefer, "required": proto.TLSRequire,
+	"verify_ca": proto.TLSVerifyCA, "verify_identity": proto.TLSVerifyFull,
+}
+
+var redisOptions = []typedOption[redis.Options]{
+	{option{name: "role", help: "master, or replica whose link to its master is up (INFO replication)"},
+		func(o *redis.Options, v string) error {
+			switch v {
+			case "master", "primary":
+				o.Role = "master"
+			case "replica", "slave":
+				o.Role = "replica"
+			default:
+				return errors.New("want master or replica")
+			}
+			return nil
+		}},
+	{option{name: "cluster", help: "true: the node must say cluster_state:ok (CLUSTER INFO)"},
+		func(o *redis.Options, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			o.Cluster = b
+			return nil
+		}},
+}
+
+// queryHelp is query='s help, the same for every database.
+const queryHelp = "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_migrations%20WHERE%20version='42' (%XX escapes decoded); logs in with the URL's user and password"
+
+// sqlQuery decodes query='s %XX escapes.
+func sqlQuery(v string) (string, error) {
+	q, err := url.PathUnescape(v)
+	switch {
+	case err != nil:
+		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	case strings.ContainsRune(q, 0):
+		return "", errors.New("the query holds a NUL")
+	}
+	return q, nil
 }
 
 // sslModes are libpq's sslmode values depprobe has ("allow", plain first,
@@ -402,8 +525,11 @@ func optionNames(sc *scheme) []string {
 	for _, o := range sc.tlsOptions() {
 		names = append(names, o.name)
 	}
+	for _, o := range commonOptionList {
+		names = append(names, o.name)
+	}
 	slices.Sort(names)
-	return append(names, "optional")
+	return names
 }
 
 // Schemes lists the URL schemes depprobe knows, sorted.
@@ -420,22 +546,23 @@ type family struct {
 
 // families lists every scheme once, in the order help and docs show them.
 var families = []family{
-	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established", "`nc -z host port`"},
+	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established (and, with `send=`/`expect=`, the reply matches)", "`nc -z host port`, `nc host port`"},
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
 	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
 	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
-	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting)", "`mysqladmin ping`"},
-	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given)", "`redis-cli ping`"},
+	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port][/db]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting); with `role=primary` or `query=`, a login and the answer", "`mysqladmin ping`, `mysql`"},
+	{[]string{"redis", "rediss"}, "`redis://[[user]:password@]host[:port]`, `rediss://…`", "`PING` answers (`LOADING` is not ready; `NOAUTH` counts as up unless a password was given); `role=` and `cluster=` ask `INFO replication` and `CLUSTER INFO`", "`redis-cli ping`"},
 	{[]string{"amqp", "amqps"}, "`amqp://[user:password@]host[:port][/vhost]`, `amqps://…`", "the broker answers the protocol header with `Connection.Start` (and accepts the login when the URL has a user)", "—"},
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
 	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
-	{[]string{"mongodb"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
+	{[]string{"mongodb", "mongodb+srv"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`, `mongodb+srv://[user:password@]name[/db]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
 	{[]string{"kafka"}, "`kafka://[user:password@]host[:port][,host[:port]…]`", "a broker answers ApiVersions and Metadata naming a controller (and the topic has a leader for every partition)", "`kafka-broker-api-versions.sh`, `kcat -L`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},
+	{[]string{"k8s"}, "`k8s://service/NAME`, `k8s://job/NAME`, `k8s://deployment/NAME`, `k8s://statefulset/NAME`, `k8s://pods selector=KEY=VALUE`", "in a pod, the Kubernetes API says: the Service has a ready endpoint, the Job is complete (failed: give up at once), the updated replicas are available, every matching pod is ready", "`kubectl wait`, `kubectl rollout status`"},
 }
 
 // SchemeDoc describes schemes that share a protocol (an alias, a TLS
@@ -455,8 +582,61 @@ type OptionDoc struct {
 	Schemes    []string // which of the family's schemes take it
 }
 
-// OptionalHelp is the help of optional=true, which every scheme takes.
-const OptionalHelp = "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"
+// commonOptions are the options every scheme takes.
+type commonOptions struct {
+	optional                bool
+	timeout, attemptTimeout time.Duration
+	untilDown               bool
+}
+
+var commonOptionList = []typedOption[commonOptions]{
+	{option{name: "optional", help: "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"},
+		func(o *commonOptions, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			o.optional = b
+			return nil
+		}},
+	{option{name: "timeout", help: "the target's own deadline in wait (e.g. 30s), within DEPPROBE_TIMEOUT: wait gives up when it passes"},
+		func(o *commonOptions, v string) (err error) {
+			o.timeout, err = positiveDuration(v)
+			return err
+		}},
+	{option{name: "attempt_timeout", help: "the time limit of one attempt of this target, instead of DEPPROBE_ATTEMPT_TIMEOUT"},
+		func(o *commonOptions, v string) (err error) {
+			o.attemptTimeout, err = positiveDuration(v)
+			return err
+		}},
+	{option{name: "until", help: "down: ready when nothing answers (connect refused, name not found, file absent), e.g. a port that must be free"},
+		func(o *commonOptions, v string) error {
+			if v != "down" {
+				return errors.New("want down")
+			}
+			o.untilDown = true
+			return nil
+		}},
+}
+
+// positiveDuration reads a Go duration more than 0; a bare number is an
+// error, not a guess.
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a duration more than 0 with its unit, e.g. 500ms, 30s, 2m")
+	}
+	return d, nil
+}
+
+// CommonOptions are the options every scheme takes, for help and docs.
+func CommonOptions() []OptionDoc {
+	docs := make([]OptionDoc, len(commonOptionList))
+	for i, o := range commonOptionList {
+		docs[i] = OptionDoc{Name: o.name, Help: o.help}
+	}
+	return docs
+}
 
 // SchemeDocs describes every scheme, from the table that probes them: the
 // one source of `depprobe help` and the README's scheme summary.

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depprobe/depprobe/probe/proto"
 )
@@ -63,7 +65,9 @@ func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
 // are skipped. A comma inside a URL's authority (after "://", before the
 // first '/', '?', '#' or blank) that is followed by something other than a
 // blank or `[NAME=]scheme://` separates hosts of that URL, not targets:
-// `kafka://k1:9092,k2:9092` is one target, `tcp://a:1,tcp://b:2` two.
+// `kafka://k1:9092,k2:9092` is one target, `tcp://a:1,tcp://b:2` two. So
+// does a comma inside an option's value: `k8s://pods selector=app=web,tier=db`
+// is one target.
 // Within an entry, fields are separated by spaces or tabs: the
 // first is `[NAME=]URL`, where NAME is everything before the first '=' that
 // comes before "://"; the others are OPTION=VALUE. Any other comma or space
@@ -106,13 +110,16 @@ func ParseSpecs(source, text string) ([]Spec, error) {
 }
 
 // entries splits one line at the commas that separate targets: every comma
-// but one inside a URL's authority that a host of the same URL follows.
+// but one inside a URL's authority or an option's value that more of the
+// same follows (another host, another label of a selector).
 func entries(line string) []string {
 	var (
 		out       []string
 		start     int
 		authority bool // inside a URL's authority
-		options   bool // past the URL, among the entry's options ("://" there is a value's)
+		options   bool // past the entry's first field: OPTION=VALUE fields
+		eq        bool // past an option's '='
+		value     bool // inside an option's value, past its first character
 	)
 	for i := 0; i < len(line); i++ {
 		switch c := line[i]; {
@@ -120,24 +127,30 @@ func entries(line string) []string {
 			authority = true
 			i += len("://") - 1
 		case c == ',':
-			if authority && hostFollows(line[i+1:]) {
+			if (authority || value) && hostFollows(line[i+1:]) {
 				continue
 			}
 			out = append(out, line[start:i])
-			start, authority, options = i+1, false, false
+			start, authority, options, eq, value = i+1, false, false, false, false
 		case c == ' ' || c == '\t':
-			authority = false
+			authority, eq, value = false, false, false
 			options = options || strings.TrimSpace(line[start:i]) != ""
+		case c == '=' && options && !eq:
+			eq = true
 		case strings.IndexByte("/?#\r\n", c) >= 0:
 			authority = false
+			value = value || eq
+		default:
+			value = value || eq
 		}
 	}
 	return append(out, line[start:])
 }
 
 // hostFollows reports whether the text after a comma in a URL's authority
-// is another host of that URL: not a blank, a comma or the end of the line,
-// and not the start of a target, `[NAME=]scheme://`.
+// or an option's value continues it (another host of that URL, another
+// label of a selector): not a blank, a comma or the end of the line, and
+// not the start of a target, `[NAME=]scheme://`.
 func hostFollows(s string) bool {
 	if s == "" || strings.IndexByte(" \t\r\n,", s[0]) >= 0 {
 		return false
@@ -242,8 +255,21 @@ type Target struct {
 	// logged and shown, but that readiness does not wait for: wait exits
 	// without it, check's exit code and serve's /readyz leave it out.
 	Optional bool
+	// Timeout (option timeout=) is the target's own deadline in Wait,
+	// within the caller's; zero: only the caller's.
+	Timeout time.Duration
+	// AttemptTimeout (option attempt_timeout=) is the time limit of one
+	// attempt of this target, instead of the caller's (see AttemptLimit).
+	AttemptTimeout time.Duration
+	// UntilDown (option until=down) inverts readiness: the target is
+	// ready when nothing answers (see Probe).
+	UntilDown bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// API asks the Kubernetes API: the cluster step after a failed
+	// resolve or connect, and the one step of a k8s:// target. nil: no
+	// API (outside a pod); callers set it.
+	API API
 	// Version is depprobe's version, sent as User-Agent: depprobe/<Version>
 	// by http(s):// and grpc(s)://; empty means "(devel)". Callers set it
 	// (the command: the version it prints).
@@ -255,9 +281,17 @@ type Target struct {
 	port   string   // the port, the scheme's default filled in
 	hosts  []string // every host:port of the URL's authority, the first one included
 	path   string   // unix:// socket or file:// path
+	object *Object  // what a k8s:// target waits for
 	in     proto.Input
 	check  proto.Check // the protocol step with the target's options bound; nil: none
 	source string      // where the spec came from, for error messages
+
+	// Worked out once in New, not at every attempt:
+	redacted string       // URL()
+	address  string       // Address()
+	literal  netip.Addr   // host as an IP address; invalid: a name (resolved at each attempt)
+	literals []string     // Result.Addrs of an IP literal: the address, unmapped (shared, read only)
+	dialIPs  []netip.Addr // what resolve returns for an IP literal (shared, read only)
 }
 
 // userAgent is what the protocols that speak HTTP send: "depprobe/<version>",
@@ -269,16 +303,43 @@ func (t *Target) userAgent() string {
 	return "depprobe/" + t.Version
 }
 
+// Source is where the target's spec came from, for messages:
+// "DEPPROBE_TARGETS, target 2".
+func (t *Target) Source() string { return t.source }
+
 // URL is the target's URL with passwords and query values masked.
-func (t *Target) URL() string { return redact(t.url) }
+func (t *Target) URL() string {
+	if t.redacted == "" { // a Target not made by New
+		return redact(t.url)
+	}
+	return t.redacted
+}
 
 // Scheme is the URL's scheme, lowercase.
 func (t *Target) Scheme() string { return t.url.Scheme }
 
-// Address is what the attempt dials, e.g. "db:5432" or "/run/app.sock".
+// Address is what the attempt dials, e.g. "db:5432" or "/run/app.sock";
+// for a k8s:// target, the object: "job/migrate", "other/job/migrate",
+// "pods -l app=web".
 func (t *Target) Address() string {
+	if t.address != "" {
+		return t.address
+	}
+	if o := t.object; o != nil {
+		what := o.Kind + "/" + o.Name
+		if o.Kind == "pods" {
+			what = "pods -l " + o.Selector
+		}
+		if o.Namespace != "" {
+			return o.Namespace + "/" + what
+		}
+		return what
+	}
 	if t.path != "" {
 		return t.path
+	}
+	if t.port == "" { // dns://, mongodb+srv://: a name
+		return t.host
 	}
 	return net.JoinHostPort(t.host, t.port)
 }
@@ -338,6 +399,15 @@ func New(s Spec) (*Target, error) {
 			errs = append(errs, fmt.Errorf("%s: %q: write %s:///absolute/path (three slashes)", where, redact(u), u.Scheme))
 		}
 		t.path = path.Clean(u.Path)
+	case "cluster":
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("%s: %q: a k8s:// URL has no user, query or fragment", where, redact(u)))
+		}
+		o, objErrs := parseObject(u.Hostname(), u.Path, u.Port() != "", firstValues(s.Options))
+		for _, err := range objErrs {
+			errs = append(errs, fmt.Errorf("%s: %q: %v", where, redact(u), err))
+		}
+		t.object = o
 	case "dns":
 		t.host = u.Hostname()
 		if t.host == "" {
@@ -346,6 +416,14 @@ func New(s Spec) (*Target, error) {
 		if u.Port() != "" {
 			errs = append(errs, fmt.Errorf("%s: %q: dns:// takes a name without a port: the system's resolver is asked, on its own port", where, redact(u)))
 		}
+	case "srv":
+		// One name, whose SRV records name the hosts and their ports
+		// (https://github.com/mongodb/specifications/blob/master/source/initial-dns-seedlist-discovery/initial-dns-seedlist-discovery.md).
+		t.host = u.Hostname()
+		if t.host == "" || u.Port() != "" || len(hostList) > 1 || net.ParseIP(t.host) != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host name without a port: its DNS SRV records name the hosts and ports", where, redact(u), u.Scheme))
+		}
+		hostList = nil
 	default:
 		t.host, t.port = u.Hostname(), u.Port()
 		if t.host == "" {
@@ -384,15 +462,13 @@ func New(s Spec) (*Target, error) {
 		}
 		errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host; for %s targets write %s", where, redact(u), u.Scheme, numberWord(len(hostList)), strings.Join(one, ",")))
 	}
-	for k, vs := range s.Options {
-		switch v := vs[0]; {
-		case k == "optional": // every scheme's
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: option optional=%q: want true or false", where, v))
-			}
-			t.Optional = b
-		case !sc.accepts(k):
+	var common commonOptions
+	for _, err := range setOptions(&common, commonOptionList, s.Options) {
+		errs = append(errs, fmt.Errorf("%s: %v", where, err))
+	}
+	t.Optional, t.Timeout, t.AttemptTimeout, t.UntilDown = common.optional, common.timeout, common.attemptTimeout, common.untilDown
+	for k := range s.Options {
+		if !sc.accepts(k) {
 			errs = append(errs, fmt.Errorf("%s: %q: unknown option %q for %s://; known: %s", where, redact(u), k, u.Scheme, strings.Join(optionNames(sc), ", ")))
 		}
 	}
@@ -421,7 +497,20 @@ func New(s Spec) (*Target, error) {
 		t.Name = DefaultName(t)
 	}
 	t.Kubernetes = clusterName(t.host)
+	t.redacted = redact(u)
+	t.derive()
 	return t, nil
+}
+
+// derive works out once what every attempt would otherwise work out again
+// from the host and port: the address, and whether the host is an IP.
+func (t *Target) derive() {
+	t.address = ""
+	t.address = t.Address()
+	t.literal, t.literals, t.dialIPs = netip.Addr{}, nil, nil
+	if ip, err := netip.ParseAddr(t.host); err == nil {
+		t.literal, t.literals, t.dialIPs = ip, []string{ip.Unmap().String()}, []netip.Addr{ip.Unmap()}
+	}
 }
 
 // input is what the target's protocol step is given of it.
@@ -541,6 +630,16 @@ func Targets(specs []Spec) ([]*Target, error) {
 // network schemes ("db" for postgres://db:5432), the file name for unix://
 // and file://.
 func DefaultName(t *Target) string {
+	if o := t.object; o != nil {
+		if o.Kind == "pods" {
+			name := sanitizeName("pods-" + o.Selector)
+			for strings.Contains(name, "__") {
+				name = strings.ReplaceAll(name, "__", "_")
+			}
+			return name
+		}
+		return sanitizeName(o.Name)
+	}
 	if t.path != "" {
 		return sanitizeName(path.Base(t.path))
 	}
@@ -715,4 +814,16 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// firstValues is each option's value, for a scheme whose options are
+// given once (the grammar has refused them twice).
+func firstValues(opts map[string][]string) map[string]string {
+	m := make(map[string]string, len(opts))
+	for k, vs := range opts {
+		if len(vs) > 0 {
+			m[k] = vs[0]
+		}
+	}
+	return m
 }

@@ -88,7 +88,7 @@ func TestNewErrors(t *testing.T) {
 		{"port zero", "tcp://db:0", "needs a port from 1 to 65535"},
 		{"no host", "tcp://:80", "no host"},
 		{"unix needs a path", "unix://relative/sock", "write unix:///absolute/path"},
-		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: optional`},
+		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: attempt_timeout, expect, expect_re, optional, send, timeout, until`},
 		{"bad status", "http://a status=600", "want a status code or a range"},
 		{"reversed status", "http://a status=300-200", "want a status code or a range"},
 		{"bad insecure", "https://a insecure=yes", "want true or false"},
@@ -212,6 +212,9 @@ func FuzzParseSpecs(f *testing.F) {
 		"postgres://u:SECRETPW%zz@h", "postgres://u:SECRETPWé@h", "mysql://u:SECRETPW [x@h",
 		"amqp://u:a,SECRETPW@h", "http://u:p@SECRETPW@h/", "nats://u:SECRETPW:x@h",
 		"db=postgres://app:my SECRETPW@db", "db=postgres://app:SECRETPW word@db status=1",
+		"mongodb+srv://u:SECRETPW@cluster0.example.net/app?authSource=admin role=primary",
+		"w=k8s://pods selector=app=web,tier=front,db=postgres://db:5432",
+		"k8s://pods selector=,a a=b,",
 	} {
 		f.Add(s)
 	}
@@ -234,8 +237,16 @@ func FuzzParseSpecs(f *testing.F) {
 			}
 			for k, vs := range s.Options {
 				for _, v := range vs {
-					if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n,") {
+					if k == "" || v == "" || strings.ContainsAny(k+v, " \t\n") || strings.Contains(k, ",") {
 						t.Errorf("option %q=%q is not one field", k, v)
+					}
+					// A comma left in a value joins what follows it (a
+					// selector's labels): never first, never before a
+					// blank, the end or another target.
+					for i := strings.IndexByte(v, ','); i >= 0; i = nextComma(v, i) {
+						if rest := v[i+1:]; i == 0 || rest == "" || strings.ContainsAny(rest[:1], ",") || looksLikeTarget(rest) {
+							t.Errorf("option %q=%q: the comma at %d should have ended the target", k, v, i)
+						}
 					}
 				}
 			}

@@ -33,11 +33,20 @@ func Watch(ctx context.Context, t *Target, p Policy, interval time.Duration, obs
 		switch {
 		case r.Ready():
 			return decision{ready: true, slow: true}
-		case r.Outcome.Fatal():
+		case r.Fatal():
 			return decision{slow: true}
 		}
 		return decision{slow: p.MaxTimeouts > 0 && streak >= p.MaxTimeouts}
 	})
+}
+
+// AttemptLimit is the time limit of one attempt of t: its
+// attempt_timeout=, else def.
+func (t *Target) AttemptLimit(def time.Duration) time.Duration {
+	if t.AttemptTimeout > 0 {
+		return t.AttemptTimeout
+	}
+	return def
 }
 
 // attemptOnce runs one attempt under its own deadline (none when limit is 0).

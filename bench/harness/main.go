@@ -125,6 +125,7 @@ func run(ctx context.Context, o options) error {
 		{"steady", b.steadyState},
 		{"cpu", b.cpuAndRSS},
 		{"dropped", b.droppedSYN},
+		{"long", b.long},
 		{"size", func(context.Context, int) { b.binarySize() }},
 		{"serve", b.serve},
 	}

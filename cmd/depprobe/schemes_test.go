@@ -31,7 +31,10 @@ func schemesTable() string {
 			}
 			opts = append(opts, opt)
 		}
-		form := fmt.Sprintf("[%s](docs/schemes.md#%s)", d.Form, strings.Join(d.Schemes, "-"))
+		// The heading's anchor, as GitHub makes it: "mongodb, mongodb+srv"
+		// is #mongodb-mongodbsrv.
+		anchor := strings.ReplaceAll(strings.Join(d.Schemes, "-"), "+", "")
+		form := fmt.Sprintf("[%s](docs/schemes.md#%s)", d.Form, anchor)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", form, orDash(strings.Join(ports, ", ")), d.Ready, orDash(strings.Join(opts, ", ")), d.ByHand)
 	}
 	return b.String()

@@ -13,12 +13,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/depprobe/depprobe/internal/kube/kubetest"
 )
 
 // TestSecretsNeverLeak feeds known secrets in target URLs (a password, a
-// token in the user name, a token in the query) and greps every output of
-// every command for them: stdout, stderr (JSON and text logs), the
-// termination message, configuration errors.
+// token in the user name, a token in the query) and, in a pod, the service
+// account's token, and greps every output of every command for them:
+// stdout, stderr (JSON and text logs), the termination message,
+// configuration errors.
 func TestSecretsNeverLeak(t *testing.T) {
 	const pw, token, query = "hunter2-PW", "tok-USERTOKEN", "q-QUERYSECRET"
 	const hdrInline, hdrFile = "hdr-INLINESECRET", "hdr-FILESECRET"
@@ -33,11 +36,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	targets := strings.Join([]string{
 		"api=http://" + token + "@" + host + "/healthz?access_token=" + query,
 		"basic=http://user:" + pw + "@" + host + "/",
-		"db=tcp://app:" + pw + "@" + down + "/?password=" + query,
+		"db=postgres://app:" + pw + "@" + down + "/app?password=" + query,
 		"rpc=grpc://" + down + " header=authorization:Bearer%20" + hdrInline + " header=x-token:@" + tokenFile,
 		"mc=memcached://app:" + pw + "@" + down,
-		"k=kafka://app:" + pw + "@" + down + "," + down + "?x=" + query,
+		"k=kafka://app:" + pw + "@" + down + "," + down,
 		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
+		"zk=tcp://" + down + " send=AUTH\\x20" + pw + "\\r\\n expect=OK",
 		"es=http://elastic:" + pw + "@" + host + "/?pretty=" + query + " cluster_health=green",
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
@@ -61,8 +65,31 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"header without a name", nil, []string{"check", "grpc://" + down, "header=" + hdrInline}},
 		{"header on a scheme without", nil, []string{"check", "tcp://" + down, "header=x:" + hdrInline}},
 	}
+	// In a pod: the service account's token, and a URL secret in a target
+	// the cluster step explains.
+	api, podEnv := inPod(t, map[string]kubetest.Answer{
+		jobPath: kubetest.OK(jobRunning),
+		kubetest.PodsPath("app", "batch.kubernetes.io/controller-uid=7d1c"): kubetest.List(kubetest.Pod("migrate-x", `{"job-name":"migrate"}`, `[]`, kubetest.CrashLoop)),
+		"/apis/apps/v1/namespaces/app/deployments/api":                      kubetest.Forbidden("get", "deployments", "apps", "app"),
+		"POST /api/v1/namespaces/app/events":                                {Code: 201, Body: "{}"},
+	})
+	podEnv = fast(podEnv)
+	podEnv["DEPPROBE_TARGETS"] = targets + ",k8s://job/migrate,k8s://deployment/api"
+	podEnv["DEPPROBE_LOG_LEVEL"] = "debug"
+	podEnv["DEPPROBE_KUBE_EVENTS"] = "true" // the Events' messages are an output too
+	runs = append(runs,
+		run{"in a pod: check", podEnv, []string{"check"}},
+		run{"in a pod: wait", podEnv, []string{"wait"}},
+	)
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
+			if strings.HasPrefix(r.name, "in a pod") {
+				defer func() {
+					if len(api.Auth()) == 0 || api.Auth()[0] != "Bearer "+podToken {
+						t.Error("the API was not asked with the token: the test would prove nothing")
+					}
+				}()
+			}
 			if r.env == nil {
 				r.env = map[string]string{}
 			}
@@ -71,6 +98,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			res := runWith(t, r.env, r.args...)
 			termMsg, _ := os.ReadFile(term)
 			outputs := map[string]string{"stdout": res.stdout, "stderr": res.stderr, "termination message": string(termMsg)}
+			if strings.HasPrefix(r.name, "in a pod") {
+				outputs["Events"] = strings.Join(api.Bodies(), "\n")
+				if r.args[0] == "wait" && !strings.Contains(outputs["Events"], `"kind":"Event"`) {
+					t.Error("no Event was published: the test would prove nothing of them")
+				}
+			}
 			if res.err != nil {
 				outputs["error"] = res.err.Error()
 			}
@@ -78,7 +111,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				t.Fatal("no output at all: the test would prove nothing")
 			}
 			for where, out := range outputs {
-				for _, secret := range []string{pw, token, query, hdrInline, hdrFile} {
+				for _, secret := range []string{pw, token, query, hdrInline, hdrFile, podToken} {
 					if strings.Contains(out, secret) {
 						t.Errorf("%s contains the secret %q:\n%s", where, secret, out)
 					}

@@ -71,12 +71,13 @@ const (
 	Unreachable Outcome = "unreachable"  // no route, or an ICMP reject
 	CertInvalid Outcome = "cert_invalid" // the certificate does not verify
 	AuthFailed  Outcome = "auth_failed"  // the credentials were rejected
+	Forbidden   Outcome = "forbidden"    // the Kubernetes API denied depprobe's service account (403)
 	Canceled    Outcome = "canceled"     // the caller gave up on the attempt (shutdown)
 )
 
 // Fatal reports whether waiting cannot fix the outcome, so that a wait gives
 // up at once.
-func (o Outcome) Fatal() bool { return o == CertInvalid || o == AuthFailed }
+func (o Outcome) Fatal() bool { return o == CertInvalid || o == AuthFailed || o == Forbidden }
 
 // TimedOut reports whether the outcome counts towards the consecutive
 // timeouts that make a wait give up: packets that vanish (a firewall) and
