@@ -63,6 +63,7 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/mysql/:FuzzPackets ./probe/proto/redis/:FuzzReplies \
 	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
 	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
+	./probe/proto/http/:FuzzJSONWant ./probe/proto/http/:FuzzHeaderWant \
 	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
 	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
 	./probe/proto/stream/:FuzzUnescape

@@ -105,6 +105,12 @@ func protocol[O any](s scheme, check func(context.Context, net.Conn, proto.Input
 	s.bind = func(values map[string][]string) (proto.Check, []error) {
 		var o O
 		errs := setOptions(&o, opts, values)
+		// What the options say together (a body with POST): O's own check.
+		if v, ok := any(&o).(interface{ Validate() error }); ok && len(errs) == 0 {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		return func(ctx context.Context, conn net.Conn, in proto.Input) error { return check(ctx, conn, in, o) }, errs
 	}
 	return &s
@@ -141,8 +147,8 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 var schemes = map[string]*scheme{
 	"tcp":   sendExpect(scheme{network: "tcp"}),
 	"unix":  sendExpect(scheme{network: "unix"}),
-	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
-	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
+	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, httpOptions...),
+	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, httpOptions...),
 	"tls":   sendExpect(scheme{network: "tcp", tls: true}),
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
@@ -222,6 +228,81 @@ var expectReOption = typedOption[stream.Options]{
 		o.Expect, err = proto.ExpectRegexp(v)
 		return err
 	},
+}
+
+// httpOptions are http(s)://'s options, in the order help shows them.
+var httpOptions = []typedOption[http.Options]{
+	statusOption,
+	{option{name: "method", help: "GET (the default), HEAD or POST"}, func(o *http.Options, v string) error {
+		switch m := strings.ToUpper(v); m {
+		case "GET", "HEAD", "POST":
+			o.Method = m
+			return nil
+		}
+		return errors.New("want GET, HEAD or POST")
+	}},
+	{option{name: "header", repeatable: true, secret: true, help: "a request header Name:value, e.g. Accept:application/json or Authorization:Bearer%20TOKEN (repeatable; %XX escapes decoded); " +
+		"Name:@/path reads the value from a file at every attempt (a mounted Secret); the value is never shown"},
+		func(o *http.Options, v string) error {
+			h, err := proto.ParseHeader(v, proto.HTTPHeader)
+			o.Headers = append(o.Headers, h)
+			return err
+		}},
+	{option{name: "body", secret: true, help: "the request body (%XX escapes decoded), e.g. {\"ping\":1}; makes the method POST; never shown"},
+		func(o *http.Options, v string) error {
+			b, err := url.PathUnescape(v)
+			if err != nil {
+				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+			}
+			o.Body = []byte(b)
+			return nil
+		}},
+	{option{name: "body_file", help: "a file whose content is the request body, read at every attempt (at most 64 KiB); makes the method POST"},
+		func(o *http.Options, v string) error {
+			if _, err := http.ReadBodyFile(v); err != nil {
+				return err
+			}
+			o.BodyFile = v
+			return nil
+		}},
+	{option{name: "expect", help: "text the body must contain (its first 64 KiB; %XX escapes decoded), e.g. \"status\":\"UP\""},
+		func(o *http.Options, v string) error {
+			t, err := url.PathUnescape(v)
+			if err != nil {
+				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+			}
+			e, err := proto.ExpectSubstring(t)
+			o.Expect = append(o.Expect, e)
+			return err
+		}},
+	{option{name: "expect_re", help: "RE2 regular expression the body must match (its first 64 KiB), e.g. ^OK$"},
+		func(o *http.Options, v string) error {
+			e, err := proto.ExpectRegexp(v)
+			o.Expect = append(o.Expect, e)
+			return err
+		}},
+	{option{name: "json", repeatable: true, help: "the body is JSON and the value at a path is one of some values: .status=green|yellow, .checks[0].ok=true (repeatable)"},
+		func(o *http.Options, v string) error {
+			w, err := http.ParseJSONWant(v)
+			o.JSON = append(o.JSON, w)
+			return err
+		}},
+	{option{name: "expect_header", repeatable: true, help: "a response header that must be there, Name, or hold a text, Name:value (repeatable)"},
+		func(o *http.Options, v string) error {
+			w, err := http.ParseHeaderWant(v)
+			o.ExpectHeaders = append(o.ExpectHeaders, w)
+			return err
+		}},
+	{option{name: "redirects", help: "follow at most this many redirects (0 to 10; default 0: a 3xx is judged by status=); the URL and header= go only to the URL's own scheme, host and port"},
+		func(o *http.Options, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > http.MaxRedirects {
+				return fmt.Errorf("want a number from 0 to %d", http.MaxRedirects)
+			}
+			o.Redirects = n
+			return nil
+		}},
+	clusterHealthOption,
 }
 
 var statusOption = typedOption[http.Options]{
@@ -548,7 +629,7 @@ type family struct {
 var families = []family{
 	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established (and, with `send=`/`expect=`, the reply matches)", "`nc -z host port`, `nc host port`"},
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
-	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
+	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET (or `method=`) answers a status in range (default 200-399) and the body and headers expected", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
 	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
 	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port][/db]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting); with `role=primary` or `query=`, a login and the answer", "`mysqladmin ping`, `mysql`"},
@@ -580,6 +661,7 @@ type SchemeDoc struct {
 type OptionDoc struct {
 	Name, Help string
 	Schemes    []string // which of the family's schemes take it
+	TLS        bool     // one of the TLS options, which every TLS scheme shares
 }
 
 // commonOptions are the options every scheme takes.
@@ -663,7 +745,8 @@ func SchemeDocs() []SchemeDoc {
 			}
 		}
 		for _, n := range names {
-			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n]})
+			tls := slices.ContainsFunc(tlsOptionList, func(o typedOption[tlsOptions]) bool { return o.name == n })
+			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n], TLS: tls})
 		}
 		docs[i] = d
 	}

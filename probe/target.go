@@ -672,29 +672,9 @@ func clusterName(host string) bool {
 	return strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc.")
 }
 
-// redact prints a URL with its password and every query value masked. A
-// user name without a password is masked too, since that is where a token
-// goes (https://TOKEN@host); for http and https the whole userinfo is.
-func redact(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		_, hasPassword := c.User.Password()
-		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
-			c.User = url.UserPassword(c.User.Username(), "xxxxx")
-		} else {
-			c.User = url.User("xxxxx")
-		}
-	}
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		c.RawQuery = q.Encode()
-	}
-	c.Fragment, c.RawFragment = "", ""
-	return c.String()
-}
+// redact prints a URL with its secrets masked (see proto.RedactURL, which
+// the http check shares for a redirect's URL).
+func redact(u *url.URL) string { return proto.RedactURL(u) }
 
 // redactRaw masks a URL's user info and query by their position in the
 // text, for a URL that did not parse or that is not what it seems: the
