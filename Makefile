@@ -63,6 +63,7 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/mysql/:FuzzPackets ./probe/proto/redis/:FuzzReplies \
 	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
 	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
+	./probe/proto/http/:FuzzJSONWant ./probe/proto/http/:FuzzHeaderWant \
 	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
 	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
 	./probe/proto/stream/:FuzzUnescape
@@ -73,7 +74,7 @@ fuzz:
 	done
 
 # Every budget of docs/performance.md, side by side with wait-for-it, an nc -z
-# loop, wait-on and wait-port, in one run (root; about 3 minutes; not part of
+# loop, wait-on and wait-port, in one run (root; about 9 minutes; not part of
 # CI). Writes bench/results.md.
 bench:
 	sh bench/run.sh

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,12 +30,49 @@ import (
 // host: the first host that is ready makes the attempt ready and stops the
 // others; when none is, the result is the most telling host's (see
 // telling), and its steps include every host's.
+//
+// A target with UntilDown (until=down) climbs to connect only, and its
+// verdict is inverted (see down).
 func (t *Target) Probe(ctx context.Context) Result {
-	if len(t.hosts) > 1 {
-		return t.probeHosts(ctx)
+	var r Result
+	switch {
+	case t.scheme.network == "srv":
+		r = t.probeSRV(ctx)
+	case len(t.hosts) > 1:
+		r = t.probeHosts(ctx, t.hosts, nil)
+	default:
+		r = t.climb(ctx)
+		if r.Outcome != OK && !t.UntilDown {
+			r.Hint = hint(t, r)
+		}
 	}
-	r := t.climb(ctx)
-	if r.Outcome != OK {
+	if t.UntilDown {
+		r = t.down(r)
+	}
+	return r
+}
+
+// down inverts a result for until=down: nothing answers (connect refused,
+// a socket file not there, the name not found, the file:// path absent) is
+// ready; a connection accepted (or the path present) is not_ready. Every
+// other outcome stays as it is: a timeout or an unreachable host does not
+// prove that nothing listens (a firewall drops packets too).
+func (t *Target) down(r Result) Result {
+	switch {
+	case r.Outcome == Refused || r.Outcome == NotFound || r.Outcome == NotReady && t.scheme.network == "file":
+		r.Down = true
+		r.Outcome, r.Err, r.Hint = OK, nil, ""
+	case r.Outcome == OK:
+		what := "accepts connections"
+		if t.scheme.network == "file" {
+			what = "exists"
+		} else if t.scheme.network == "dns" {
+			what = "resolves"
+		}
+		r.Outcome = NotReady
+		r.Err = fmt.Errorf("%s still %s, and until=down waits until it does not", t.Address(), what)
+		r.Hint = fmt.Sprintf("%s still %s: until=down waits for it to go (an old instance draining, a port to be freed, a lock file to be removed)", t.Address(), what)
+	case r.Outcome != Canceled:
 		r.Hint = hint(t, r)
 	}
 	return r
@@ -62,8 +100,9 @@ func (t *Target) climb(ctx context.Context) Result {
 	return r
 }
 
-// probeHosts climbs the ladder with every host of the URL at once.
-func (t *Target) probeHosts(ctx context.Context) Result {
+// probeHosts climbs the ladder with every host ("host:port") at once;
+// the result's steps begin with before (the SRV lookup that found them).
+func (t *Target) probeHosts(ctx context.Context, hosts []string, before []StepResult) Result {
 	start := time.Now()
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -71,14 +110,14 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 		t *Target
 		r Result
 	}
-	results := make(chan climbed, len(t.hosts))
-	for _, hp := range t.hosts {
+	results := make(chan climbed, len(hosts))
+	for _, hp := range hosts {
 		h := t.at(hp)
 		go func() { results <- climbed{h, h.climb(hctx)} }()
 	}
-	all := make([]climbed, 0, len(t.hosts))
+	all := make([]climbed, 0, len(hosts))
 	won := -1
-	for range t.hosts {
+	for range hosts {
 		c := <-results
 		if c.r.Ready() && won < 0 {
 			won = len(all)
@@ -111,7 +150,7 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 		addrs = append(addrs, c.r.Addrs...)
 		others = append(others, c.t.Address()+" "+c.r.Summary())
 	}
-	r.Steps = append(steps, r.Steps...)
+	r.Steps = append(append(before, steps...), r.Steps...)
 	r.Addrs = append(addrs, r.Addrs...)
 	if r.Outcome != OK {
 		if ctx.Err() == context.Canceled {
@@ -129,6 +168,11 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 // address, host name, TLS server name and Kubernetes words.
 func (t *Target) at(hostport string) *Target {
 	h := *t
+	if t.scheme.network == "srv" { // each host found is dialed as tcp
+		sc := *t.scheme
+		sc.network = "tcp"
+		h.scheme = &sc
+	}
 	h.host, h.port, _ = net.SplitHostPort(hostport)
 	h.hosts = []string{hostport}
 	h.in.Addr, h.in.Host = hostport, h.host
@@ -139,6 +183,107 @@ func (t *Target) at(hostport string) *Target {
 	h.Kubernetes = t.Kubernetes || clusterName(h.host)
 	h.derive()
 	return &h
+}
+
+// probeSRV finds the hosts of a mongodb+srv:// URL in the resolve step
+// (the SRV records of _mongodb._tcp.NAME, and NAME's TXT record of
+// connection options), then probes them all as probeHosts does.
+func (t *Target) probeSRV(ctx context.Context) Result {
+	start := time.Now()
+	r := t.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	service := "mongodb"
+	var (
+		hosts []string
+		txt   string
+	)
+	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: start}}
+	if deadline, ok := ctx.Deadline(); ok {
+		a.res.Limit = deadline.Sub(start)
+	}
+	ok := a.timed(ctx, Resolve, "_"+service+"._tcp."+t.host, func() error {
+		var err error
+		hosts, txt, err = lookupSRV(ctx, r, service, t.host)
+		return err
+	})
+	if ok {
+		a.res.Steps[len(a.res.Steps)-1].Addrs = hosts
+	}
+	if !ok {
+		res := a.res
+		res.Duration = time.Since(start)
+		if ctx.Err() == context.Canceled {
+			res.Outcome = Canceled
+		}
+		res.Hint = hint(t, res)
+		if f := (*proto.Failure)(nil); !errors.As(res.Err, &f) && res.Outcome == NotFound {
+			res.Hint = fmt.Sprintf("no SRV records _%s._tcp.%s: is the name right (the cluster's SRV name, as the provider shows it), and does the DNS serve SRV records?", service, t.host)
+		}
+		return res
+	}
+	h := *t
+	if txt != "" { // the URL's own options win over the TXT record's
+		q, _ := url.ParseQuery(txt)
+		own := t.url.Query()
+		for k, v := range own {
+			q[k] = v
+		}
+		h.in.RequestURI = t.url.EscapedPath() + "?" + q.Encode()
+		if h.in.RequestURI[0] != '/' {
+			h.in.RequestURI = "/" + h.in.RequestURI
+		}
+	}
+	res := h.probeHosts(ctx, hosts, a.res.Steps)
+	res.Start, res.Duration = start, time.Since(start)
+	return res
+}
+
+// lookupSRV finds the hosts ("host:port") of the SRV records
+// _service._tcp.name and name's TXT record, as MongoDB's seed list
+// discovery says: every host must be in name's parent domain (so that a
+// forged record cannot send the probe, and its password, elsewhere), and
+// the TXT record may set only authSource, replicaSet and loadBalanced.
+func lookupSRV(ctx context.Context, r *net.Resolver, service, name string) (hosts []string, txt string, err error) {
+	_, srvs, err := r.LookupSRV(ctx, service, "tcp", name)
+	if err != nil {
+		return nil, "", err
+	}
+	parent := strings.TrimSuffix(name, ".")
+	if labels := strings.Count(parent, "."); labels >= 2 {
+		parent = parent[strings.IndexByte(parent, '.')+1:]
+	}
+	for _, s := range srvs {
+		host := strings.TrimSuffix(s.Target, ".")
+		if !strings.HasSuffix(strings.ToLower(host), "."+strings.ToLower(parent)) {
+			return nil, "", proto.FailHint(Unexpected, fmt.Sprintf("the SRV records of %s must name hosts in its domain %s, as drivers require: fix the records", name, parent),
+				fmt.Errorf("SRV record names %s, outside %s", host, parent))
+		}
+		hosts = append(hosts, net.JoinHostPort(host, strconv.Itoa(int(s.Port))))
+	}
+	records, err := r.LookupTXT(ctx, name)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return hosts, "", nil // no TXT record: none needed
+	case err != nil:
+		return nil, "", err
+	case len(records) > 1:
+		return nil, "", proto.Failf(Unexpected, "%s has %d TXT records; the seed list discovery allows one", name, len(records))
+	case len(records) == 1:
+		q, perr := url.ParseQuery(records[0])
+		for k := range q {
+			if k != "authSource" && k != "replicaSet" && k != "loadBalanced" {
+				perr = fmt.Errorf("option %q", k)
+			}
+		}
+		if perr != nil {
+			return nil, "", proto.Failf(Unexpected, "the TXT record of %s may set only authSource, replicaSet and loadBalanced: %v", name, perr)
+		}
+		txt = records[0]
+	}
+	return hosts, txt, nil
 }
 
 // telling reports whether a says more about why a target is not ready
@@ -235,7 +380,9 @@ func (a *attempt) run(ctx context.Context) {
 	}
 	addrs, ok := a.resolve(ctx)
 	if !ok {
-		a.explain(ctx)
+		if !t.UntilDown { // a name gone is what until=down waits for
+			a.explain(ctx)
+		}
 		return
 	}
 	if t.scheme.network == "dns" {
@@ -243,7 +390,9 @@ func (a *attempt) run(ctx context.Context) {
 	}
 	conn, ok := a.connect(ctx, addrs)
 	if !ok {
-		a.explain(ctx)
+		if !t.UntilDown {
+			a.explain(ctx)
+		}
 		return
 	}
 	defer conn.Close()
@@ -415,6 +564,9 @@ func rank(o Outcome) int {
 // converse runs the TLS and protocol steps on an established connection.
 func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	t := a.t
+	if t.UntilDown {
+		return // connected: up, which is all until=down asks
+	}
 	addr := a.res.Addr
 	if deadline, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(deadline)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,4 +219,71 @@ func mongoServer(t *testing.T, hello []kv) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// TestMongoDBSRV: mongodb+srv:// finds its hosts in SRV records and its
+// options in a TXT record served by the test's own DNS server, then speaks
+// TLS to FerretDB; a record that points outside the name's domain is
+// refused, a name without records is not_found.
+func TestMongoDBSRV(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := certificate(t, dir, "")
+	tlsPort := freePort(t)
+	startFerretDB(t, "--listen-tls=127.0.0.1:"+tlsPort, "--listen-tls-cert-file="+certFile, "--listen-tls-key-file="+keyFile,
+		"--test-enable-new-auth", "--setup-database=app", "--setup-username=app", "--setup-password=hunter2")
+	eventually(t, 30*time.Second, "FerretDB's TLS port", func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+tlsPort, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	_, downPort, _ := net.SplitHostPort(refusedAddr(t))
+	resolver := dnsServer(t, map[string][]string{
+		"_mongodb._tcp.cluster0.test.":      {"srv:" + downPort + " m2.cluster0.test.", "srv:" + tlsPort + " m1.cluster0.test."},
+		"cluster0.test.":                    {"txt:authSource=app"},
+		"m1.cluster0.test.":                 {"127.0.0.1"},
+		"m2.cluster0.test.":                 {"127.0.0.1"},
+		"_mongodb._tcp.evil.cluster0.test.": {"srv:" + tlsPort + " m1.elsewhere.test."},
+	})
+	tls := " ca=" + certFile + " servername=localhost"
+	for _, tc := range []struct {
+		url  string
+		step probe.Step
+		want probe.Outcome
+		text []string
+	}{
+		// authSource=app comes from the TXT record: the user is defined there.
+		{"mongodb+srv://app:hunter2@cluster0.test" + tls, probe.Protocol, probe.OK, nil},
+		{"mongodb+srv://app:wrong@cluster0.test" + tls, probe.Protocol, probe.AuthFailed, nil},
+		{"mongodb+srv://cluster0.test/?authSource=admin" + tls, probe.Protocol, probe.OK, nil},
+		{"mongodb+srv://app:hunter2@evil.cluster0.test" + tls, probe.Resolve, probe.Unexpected, []string{"outside cluster0.test"}},
+		{"mongodb+srv://nothing.cluster0.test" + tls, probe.Resolve, probe.NotFound, []string{"no SRV records _mongodb._tcp.nothing.cluster0.test"}},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			tg := target(t, tc.url)
+			tg.Resolver = resolver
+			r := attempt(t, tg, 5*time.Second)
+			checkResult(t, r, tc.step, tc.want)
+			checkText(t, r, tc.text...)
+			if shown := r.URL + r.Diagnosis() + r.Hint; strings.Contains(shown, "hunter2") || strings.Contains(shown, "wrong") {
+				t.Errorf("the password shows: %s", shown)
+			}
+			if tc.want == probe.OK && (len(r.Steps) < 1 || r.Steps[0].Addr != "_mongodb._tcp.cluster0.test") {
+				t.Errorf("Steps = %+v, want the SRV lookup first", r.Steps)
+			}
+		})
+	}
+	for spec, want := range map[string]string{
+		"mongodb+srv://cluster0.test:27017": "takes one host name without a port",
+		"mongodb+srv://a.test,b.test":       "takes one host name without a port",
+	} {
+		specs, err := probe.ParseSpecs("T", spec)
+		if err == nil {
+			_, err = probe.New(specs[0])
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error = %v, want %q", spec, err, want)
+		}
+	}
 }

@@ -94,6 +94,9 @@ type Result struct {
 	Start    time.Time     // when the attempt began
 	Duration time.Duration // all steps together
 	Limit    time.Duration // the attempt's time limit, zero when it had none
+	// Down: an until=down target found nothing answering, which makes it
+	// ready; Steps say how (connect refused, name not found).
+	Down bool
 }
 
 // Ready reports whether the attempt found the target ready.

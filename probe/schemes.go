@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depprobe/depprobe/probe/proto"
 	"github.com/depprobe/depprobe/probe/proto/amqp"
@@ -33,7 +34,7 @@ import (
 // scheme is how one URL scheme climbs the ladder.
 type scheme struct {
 	port    string // default port; empty: the URL must name one
-	network string // "tcp", "unix", "dns" (resolve only), "file" (no network) or "cluster" (the Kubernetes API)
+	network string // "tcp", "unix", "dns" (resolve only), "file" (no network), "cluster" (the Kubernetes API) or "srv" (the hosts from DNS SRV records, then as "tcp")
 	tls     bool   // a TLS handshake follows connect; the TLS options apply
 	// starttls: the protocol asks for TLS on its own connection
 	// (PostgreSQL, MySQL), as its mode option says; the TLS options but
@@ -104,6 +105,12 @@ func protocol[O any](s scheme, check func(context.Context, net.Conn, proto.Input
 	s.bind = func(values map[string][]string) (proto.Check, []error) {
 		var o O
 		errs := setOptions(&o, opts, values)
+		// What the options say together (a body with POST): O's own check.
+		if v, ok := any(&o).(interface{ Validate() error }); ok && len(errs) == 0 {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		return func(ctx context.Context, conn net.Conn, in proto.Input) error { return check(ctx, conn, in, o) }, errs
 	}
 	return &s
@@ -140,8 +147,8 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 var schemes = map[string]*scheme{
 	"tcp":   sendExpect(scheme{network: "tcp"}),
 	"unix":  sendExpect(scheme{network: "unix"}),
-	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
-	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
+	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, httpOptions...),
+	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, httpOptions...),
 	"tls":   sendExpect(scheme{network: "tcp", tls: true}),
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
@@ -164,8 +171,10 @@ var schemes = map[string]*scheme{
 	"mqtts":      protocol(scheme{port: "8883", network: "tcp", tls: true}, noOptions(mqtt.Check)),
 	"memcached":  protocol(scheme{port: "11211", network: "tcp"}, noOptions(memcached.Check)),
 	"mongodb":    protocol(scheme{port: "27017", network: "tcp", manyHosts: true}, mongodb.Check, roleOption),
-	"kafka":      protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
-	"grpc":       protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
+	// mongodb+srv: TLS, as drivers do for it.
+	"mongodb+srv": protocol(scheme{network: "srv", tls: true}, mongodb.Check, roleOption),
+	"kafka":       protocol(scheme{port: "9092", network: "tcp", manyHosts: true}, kafka.Check, topicOption),
+	"grpc":        protocol(scheme{network: "tcp"}, grpc.Check, serviceOption, grpcHeaderOption),
 	// gRPC servers require ALPN "h2".
 	"grpcs": protocol(scheme{network: "tcp", tls: true, alpn: []string{"h2"}}, grpc.Check, serviceOption, grpcHeaderOption),
 }
@@ -219,6 +228,81 @@ var expectReOption = typedOption[stream.Options]{
 		o.Expect, err = proto.ExpectRegexp(v)
 		return err
 	},
+}
+
+// httpOptions are http(s)://'s options, in the order help shows them.
+var httpOptions = []typedOption[http.Options]{
+	statusOption,
+	{option{name: "method", help: "GET (the default), HEAD or POST"}, func(o *http.Options, v string) error {
+		switch m := strings.ToUpper(v); m {
+		case "GET", "HEAD", "POST":
+			o.Method = m
+			return nil
+		}
+		return errors.New("want GET, HEAD or POST")
+	}},
+	{option{name: "header", repeatable: true, secret: true, help: "a request header Name:value, e.g. Accept:application/json or Authorization:Bearer%20TOKEN (repeatable; %XX escapes decoded); " +
+		"Name:@/path reads the value from a file at every attempt (a mounted Secret); the value is never shown"},
+		func(o *http.Options, v string) error {
+			h, err := proto.ParseHeader(v, proto.HTTPHeader)
+			o.Headers = append(o.Headers, h)
+			return err
+		}},
+	{option{name: "body", secret: true, help: "the request body (%XX escapes decoded), e.g. {\"ping\":1}; makes the method POST; never shown"},
+		func(o *http.Options, v string) error {
+			b, err := url.PathUnescape(v)
+			if err != nil {
+				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+			}
+			o.Body = []byte(b)
+			return nil
+		}},
+	{option{name: "body_file", help: "a file whose content is the request body, read at every attempt (at most 64 KiB); makes the method POST"},
+		func(o *http.Options, v string) error {
+			if _, err := http.ReadBodyFile(v); err != nil {
+				return err
+			}
+			o.BodyFile = v
+			return nil
+		}},
+	{option{name: "expect", help: "text the body must contain (its first 64 KiB; %XX escapes decoded), e.g. \"status\":\"UP\""},
+		func(o *http.Options, v string) error {
+			t, err := url.PathUnescape(v)
+			if err != nil {
+				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+			}
+			e, err := proto.ExpectSubstring(t)
+			o.Expect = append(o.Expect, e)
+			return err
+		}},
+	{option{name: "expect_re", help: "RE2 regular expression the body must match (its first 64 KiB), e.g. ^OK$"},
+		func(o *http.Options, v string) error {
+			e, err := proto.ExpectRegexp(v)
+			o.Expect = append(o.Expect, e)
+			return err
+		}},
+	{option{name: "json", repeatable: true, help: "the body is JSON and the value at a path is one of some values: .status=green|yellow, .checks[0].ok=true (repeatable)"},
+		func(o *http.Options, v string) error {
+			w, err := http.ParseJSONWant(v)
+			o.JSON = append(o.JSON, w)
+			return err
+		}},
+	{option{name: "expect_header", repeatable: true, help: "a response header that must be there, Name, or hold a text, Name:value (repeatable)"},
+		func(o *http.Options, v string) error {
+			w, err := http.ParseHeaderWant(v)
+			o.ExpectHeaders = append(o.ExpectHeaders, w)
+			return err
+		}},
+	{option{name: "redirects", help: "follow at most this many redirects (0 to 10; default 0: a 3xx is judged by status=); the URL and header= go only to the URL's own scheme, host and port"},
+		func(o *http.Options, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > http.MaxRedirects {
+				return fmt.Errorf("want a number from 0 to %d", http.MaxRedirects)
+			}
+			o.Redirects = n
+			return nil
+		}},
+	clusterHealthOption,
 }
 
 var statusOption = typedOption[http.Options]{
@@ -522,8 +606,11 @@ func optionNames(sc *scheme) []string {
 	for _, o := range sc.tlsOptions() {
 		names = append(names, o.name)
 	}
+	for _, o := range commonOptionList {
+		names = append(names, o.name)
+	}
 	slices.Sort(names)
-	return append(names, "optional")
+	return names
 }
 
 // Schemes lists the URL schemes depprobe knows, sorted.
@@ -542,7 +629,7 @@ type family struct {
 var families = []family{
 	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established (and, with `send=`/`expect=`, the reply matches)", "`nc -z host port`, `nc host port`"},
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
-	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
+	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET (or `method=`) answers a status in range (default 200-399) and the body and headers expected", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
 	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
 	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port][/db]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting); with `role=primary` or `query=`, a login and the answer", "`mysqladmin ping`, `mysql`"},
@@ -551,7 +638,7 @@ var families = []family{
 	{[]string{"nats"}, "`nats://[user:password@]host[:port]`", "the server sends `INFO` (and answers `PING`)", "`nats server check connection`"},
 	{[]string{"mqtt", "mqtts"}, "`mqtt://[user[:password]@]host[:port]`, `mqtts://…`", "`CONNECT` is answered by `CONNACK` (accepted, or refused only for credentials)", "`mosquitto_sub`"},
 	{[]string{"memcached"}, "`memcached://[user:password@]host[:port]`", "`version` answers `VERSION` (\"too many open connections\" is not ready)", "`telnet host 11211`, then `version`"},
-	{[]string{"mongodb"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
+	{[]string{"mongodb", "mongodb+srv"}, "`mongodb://[user:password@]host[:port][,host[:port]…][/db][?replicaSet=…]`, `mongodb+srv://[user:password@]name[/db]`", "`hello` answers: a primary, a standalone server or a mongos, a secondary unless `role=primary` (a member starting or recovering is not ready)", "`mongosh --eval 'db.hello()'`"},
 	{[]string{"kafka"}, "`kafka://[user:password@]host[:port][,host[:port]…]`", "a broker answers ApiVersions and Metadata naming a controller (and the topic has a leader for every partition)", "`kafka-broker-api-versions.sh`, `kcat -L`"},
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
@@ -574,10 +661,64 @@ type SchemeDoc struct {
 type OptionDoc struct {
 	Name, Help string
 	Schemes    []string // which of the family's schemes take it
+	TLS        bool     // one of the TLS options, which every TLS scheme shares
 }
 
-// OptionalHelp is the help of optional=true, which every scheme takes.
-const OptionalHelp = "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"
+// commonOptions are the options every scheme takes.
+type commonOptions struct {
+	optional                bool
+	timeout, attemptTimeout time.Duration
+	untilDown               bool
+}
+
+var commonOptionList = []typedOption[commonOptions]{
+	{option{name: "optional", help: "true: the target is probed, logged and shown, but wait does not wait for it, and check's exit code and serve's /readyz leave it out"},
+		func(o *commonOptions, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			o.optional = b
+			return nil
+		}},
+	{option{name: "timeout", help: "the target's own deadline in wait (e.g. 30s), within DEPPROBE_TIMEOUT: wait gives up when it passes"},
+		func(o *commonOptions, v string) (err error) {
+			o.timeout, err = positiveDuration(v)
+			return err
+		}},
+	{option{name: "attempt_timeout", help: "the time limit of one attempt of this target, instead of DEPPROBE_ATTEMPT_TIMEOUT"},
+		func(o *commonOptions, v string) (err error) {
+			o.attemptTimeout, err = positiveDuration(v)
+			return err
+		}},
+	{option{name: "until", help: "down: ready when nothing answers (connect refused, name not found, file absent), e.g. a port that must be free"},
+		func(o *commonOptions, v string) error {
+			if v != "down" {
+				return errors.New("want down")
+			}
+			o.untilDown = true
+			return nil
+		}},
+}
+
+// positiveDuration reads a Go duration more than 0; a bare number is an
+// error, not a guess.
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("want a duration more than 0 with its unit, e.g. 500ms, 30s, 2m")
+	}
+	return d, nil
+}
+
+// CommonOptions are the options every scheme takes, for help and docs.
+func CommonOptions() []OptionDoc {
+	docs := make([]OptionDoc, len(commonOptionList))
+	for i, o := range commonOptionList {
+		docs[i] = OptionDoc{Name: o.name, Help: o.help}
+	}
+	return docs
+}
 
 // SchemeDocs describes every scheme, from the table that probes them: the
 // one source of `depprobe help` and the README's scheme summary.
@@ -604,7 +745,8 @@ func SchemeDocs() []SchemeDoc {
 			}
 		}
 		for _, n := range names {
-			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n]})
+			tls := slices.ContainsFunc(tlsOptionList, func(o typedOption[tlsOptions]) bool { return o.name == n })
+			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n], TLS: tls})
 		}
 		docs[i] = d
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/depprobe/depprobe/probe/proto"
 )
@@ -217,6 +218,15 @@ type Target struct {
 	// logged and shown, but that readiness does not wait for: wait exits
 	// without it, check's exit code and serve's /readyz leave it out.
 	Optional bool
+	// Timeout (option timeout=) is the target's own deadline in Wait,
+	// within the caller's; zero: only the caller's.
+	Timeout time.Duration
+	// AttemptTimeout (option attempt_timeout=) is the time limit of one
+	// attempt of this target, instead of the caller's (see AttemptLimit).
+	AttemptTimeout time.Duration
+	// UntilDown (option until=down) inverts readiness: the target is
+	// ready when nothing answers (see Probe).
+	UntilDown bool
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 	// API asks the Kubernetes API: the cluster step after a failed
@@ -291,6 +301,9 @@ func (t *Target) Address() string {
 	if t.path != "" {
 		return t.path
 	}
+	if t.port == "" { // dns://, mongodb+srv://: a name
+		return t.host
+	}
 	return net.JoinHostPort(t.host, t.port)
 }
 
@@ -344,6 +357,14 @@ func New(s Spec) (*Target, error) {
 		if t.host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q: no name to resolve; write dns://name", where, redact(u)))
 		}
+	case "srv":
+		// One name, whose SRV records name the hosts and their ports
+		// (https://github.com/mongodb/specifications/blob/master/source/initial-dns-seedlist-discovery/initial-dns-seedlist-discovery.md).
+		t.host = u.Hostname()
+		if t.host == "" || u.Port() != "" || len(hostList) > 1 || net.ParseIP(t.host) != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host name without a port: its DNS SRV records name the hosts and ports", where, redact(u), u.Scheme))
+		}
+		hostList = nil
 	default:
 		t.host, t.port = u.Hostname(), u.Port()
 		if t.host == "" {
@@ -377,15 +398,13 @@ func New(s Spec) (*Target, error) {
 		}
 		errs = append(errs, fmt.Errorf("%s: %q: %s:// takes one host; for %s targets write %s", where, redact(u), u.Scheme, numberWord(len(hostList)), strings.Join(one, ",")))
 	}
-	for k, vs := range s.Options {
-		switch v := vs[0]; {
-		case k == "optional": // every scheme's
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: option optional=%q: want true or false", where, v))
-			}
-			t.Optional = b
-		case !sc.accepts(k):
+	var common commonOptions
+	for _, err := range setOptions(&common, commonOptionList, s.Options) {
+		errs = append(errs, fmt.Errorf("%s: %v", where, err))
+	}
+	t.Optional, t.Timeout, t.AttemptTimeout, t.UntilDown = common.optional, common.timeout, common.attemptTimeout, common.untilDown
+	for k := range s.Options {
+		if !sc.accepts(k) {
 			errs = append(errs, fmt.Errorf("%s: %q: unknown option %q for %s://; known: %s", where, redact(u), k, u.Scheme, strings.Join(optionNames(sc), ", ")))
 		}
 	}
@@ -589,29 +608,9 @@ func clusterName(host string) bool {
 	return strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc.")
 }
 
-// redact prints a URL with its password and every query value masked. A
-// user name without a password is masked too, since that is where a token
-// goes (https://TOKEN@host); for http and https the whole userinfo is.
-func redact(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		_, hasPassword := c.User.Password()
-		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
-			c.User = url.UserPassword(c.User.Username(), "xxxxx")
-		} else {
-			c.User = url.User("xxxxx")
-		}
-	}
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		c.RawQuery = q.Encode()
-	}
-	c.Fragment, c.RawFragment = "", ""
-	return c.String()
-}
+// redact prints a URL with its secrets masked (see proto.RedactURL, which
+// the http check shares for a redirect's URL).
+func redact(u *url.URL) string { return proto.RedactURL(u) }
 
 // redactRaw masks what looks like userinfo or a query in text that did not
 // parse as a URL.

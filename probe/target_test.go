@@ -87,7 +87,7 @@ func TestNewErrors(t *testing.T) {
 		{"port zero", "tcp://db:0", "needs a port from 1 to 65535"},
 		{"no host", "tcp://:80", "no host"},
 		{"unix needs a path", "unix://relative/sock", "write unix:///absolute/path"},
-		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: expect, expect_re, send, optional`},
+		{"unknown option", "tcp://a:1 status=200", `unknown option "status" for tcp://; known: attempt_timeout, expect, expect_re, optional, send, timeout, until`},
 		{"bad status", "http://a status=600", "want a status code or a range"},
 		{"reversed status", "http://a status=300-200", "want a status code or a range"},
 		{"bad insecure", "https://a insecure=yes", "want true or false"},
@@ -209,6 +209,7 @@ func FuzzParseSpecs(f *testing.F) {
 		"grpc://a:1 header=Authorization: Bearer HDRSECRET",
 		"grpc://a:1 header=HDRSECRET header=bad name:HDRSECRET header=x:%zzHDRSECRET",
 		"mc=memcached://u:SECRETPW@c",
+		"mongodb+srv://u:SECRETPW@cluster0.example.net/app?authSource=admin role=primary",
 		"w=k8s://pods selector=app=web,tier=front,db=postgres://db:5432",
 		"k8s://pods selector=,a a=b,",
 	} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -48,6 +49,14 @@ type Policy struct {
 	MaxTimeouts    int           // consecutive timed-out (or unreachable) attempts that end a wait; 0: never
 	Backoff        Backoff
 
+	// Coalesce ends every wait of 160 ms or more on a grid common to the
+	// process, of steps of 10 ms × 2^k up to a sixteenth of the wait, so
+	// that the loops of targets due at about the same time wake up
+	// together: one wake-up of the process probes several targets, which
+	// costs about as much as probing one (serve's steady CPU). A wait
+	// grows by less than a sixteenth.
+	Coalesce bool
+
 	timer timer // the waits between attempts; nil: real timers (tests set it, see export_test.go)
 }
 
@@ -67,6 +76,8 @@ type timer interface {
 var (
 	ErrFatal    = errors.New("waiting cannot fix it")
 	ErrTimeouts = errors.New("too many consecutive timeouts")
+	// ErrDeadline: the target's own timeout= passed.
+	ErrDeadline = errors.New("the target's timeout= reached")
 )
 
 // decision is what a policy makes of an attempt's result.
@@ -108,7 +119,7 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 	defer tm.Stop()
 	for {
 		began := tm.Now()
-		r := attemptOnce(ctx, t, p.AttemptTimeout)
+		r := attemptOnce(ctx, t, t.AttemptLimit(p.AttemptTimeout))
 		if r.Outcome == Canceled || (last.Target != "" && ended(ctx)) {
 			if last.Target == "" {
 				last = r
@@ -148,6 +159,9 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 		if d.slow && wait < interval {
 			wait = jitter(interval, b.Jitter) // the backoff jitters its own waits
 		}
+		if p.Coalesce {
+			wait = onGrid(tm.Now(), wait)
+		}
 		tm.Start(wait)
 		select {
 		case <-ctx.Done():
@@ -164,12 +178,19 @@ func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, obs
 // goroutine (but not for an attempt cut short by ctx).
 //
 // Wait returns the last result (the diagnosis to report) and nil when
-// ready, an error wrapping ErrFatal or ErrTimeouts, or ctx.Err(). When ctx
+// ready, an error wrapping ErrFatal or ErrTimeouts, one wrapping
+// ErrDeadline when t's own Timeout passed first, or ctx.Err(). When ctx
 // ends the first attempt, that attempt's result is returned: outcome
 // Canceled (or Timeout for ctx's deadline), the step it was in and the
 // time it took. Wait is safe to call concurrently for different targets.
 func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Result, error) {
-	return p.loop(ctx, t, 0, observe, func(r Result, streak int) decision {
+	parent := ctx
+	if t.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
+		defer cancel()
+	}
+	r, err := p.loop(ctx, t, 0, observe, func(r Result, streak int) decision {
 		switch {
 		case r.Ready():
 			return decision{stop: true}
@@ -182,6 +203,33 @@ func Wait(ctx context.Context, t *Target, p Policy, observe func(Result)) (Resul
 		}
 		return decision{}
 	})
+	if errors.Is(err, context.DeadlineExceeded) && t.Timeout > 0 && !ended(parent) {
+		err = fmt.Errorf("%w (timeout=%s)", ErrDeadline, t.Timeout)
+	}
+	return r, err
+}
+
+// epoch is the origin of the grid that Coalesce rounds to: when the
+// process first needed it, so that pods started at different times keep
+// different grids.
+var epoch = sync.OnceValue(time.Now)
+
+// onGrid lengthens wait, started at now, so that it ends on the grid of
+// steps 10 ms × 2^k (the largest not above wait/16) from epoch. Steps are
+// powers of two of one unit from one origin, so a coarser grid's points
+// are on every finer one.
+func onGrid(now time.Time, wait time.Duration) time.Duration {
+	if wait < 16*10*time.Millisecond {
+		return wait
+	}
+	step := 10 * time.Millisecond
+	for step*2 <= wait/16 {
+		step *= 2
+	}
+	if off := now.Add(wait).Sub(epoch()) % step; off > 0 {
+		wait += step - off
+	}
+	return wait
 }
 
 func (b Backoff) exponential() *backoff.ExponentialBackOff {

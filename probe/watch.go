@@ -40,6 +40,15 @@ func Watch(ctx context.Context, t *Target, p Policy, interval time.Duration, obs
 	})
 }
 
+// AttemptLimit is the time limit of one attempt of t: its
+// attempt_timeout=, else def.
+func (t *Target) AttemptLimit(def time.Duration) time.Duration {
+	if t.AttemptTimeout > 0 {
+		return t.AttemptTimeout
+	}
+	return def
+}
+
 // attemptOnce runs one attempt under its own deadline (none when limit is 0).
 func attemptOnce(ctx context.Context, t *Target, limit time.Duration) Result {
 	if limit > 0 {

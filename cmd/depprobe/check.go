@@ -21,7 +21,7 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() {
-			actx, cancel := context.WithTimeout(ctx, c.AttemptTimeout)
+			actx, cancel := context.WithTimeout(ctx, t.AttemptLimit(c.AttemptTimeout))
 			defer cancel()
 			results[i] = t.Probe(actx)
 		})
@@ -73,9 +73,12 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 	if optional {
 		name += " (optional)"
 	}
-	if r.Ready() {
+	switch {
+	case r.Down:
+		fmt.Fprintf(w, "✓ %s  %s  down, as until=down wants, in %s\n", name, r.URL, probe.RoundDuration(r.Duration))
+	case r.Ready():
 		fmt.Fprintf(w, "✓ %s  %s  ready in %s\n", name, r.URL, probe.RoundDuration(r.Duration))
-	} else {
+	default:
 		fmt.Fprintf(w, "✗ %s  %s  not ready: %s\n", name, r.URL, r.Summary())
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -134,6 +134,7 @@ func (c config) describeBackoff() string {
 // policy is the retry policy the variables describe.
 func (c config) policy() probe.Policy {
 	return probe.Policy{
+		Coalesce:       true,
 		AttemptTimeout: c.AttemptTimeout,
 		MaxTimeouts:    c.MaxTimeouts,
 		Backoff: probe.Backoff{

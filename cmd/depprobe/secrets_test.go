@@ -21,7 +21,18 @@ func TestSecretsNeverLeak(t *testing.T) {
 	const hdrInline, hdrFile = "hdr-INLINESECRET", "hdr-FILESECRET"
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte("Bearer "+hdrFile+"\n"), 0o600)
+	const bodySecret, respSecret, cookieSecret = "req-BODYSECRET", "resp-BODYSECRET", "resp-COOKIESECRET"
+	bodyFile := filepath.Join(t.TempDir(), "body")
+	os.WriteFile(bodyFile, []byte(`{"key":"`+bodySecret+`"}`), 0o600)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/leaky" {
+			// An answer whose body and cookie hold secrets, and match
+			// nothing the targets expect: the mismatch shows at most a
+			// few dozen bytes of it, never the secret beyond them.
+			w.Header().Set("Set-Cookie", "session="+cookieSecret)
+			w.Write([]byte(`{"status":"starting","padding":"................","token":"` + respSecret + `"}`))
+			return
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
@@ -37,6 +48,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
 		"zk=tcp://" + down + " send=AUTH\\x20" + pw + "\\r\\n expect=OK",
 		"es=http://elastic:" + pw + "@" + host + "/?pretty=" + query + " cluster_health=green",
+		"h1=http://" + host + "/leaky header=Authorization:Bearer%20" + hdrInline + " header=X-Token:@" + tokenFile + " body=" + bodySecret + " expect=ready",
+		"h2=http://" + host + "/leaky body_file=" + bodyFile + " json=.status=ready expect_header=Set-Cookie:x",
+		"h3=http://" + host + "/leaky expect_re=^ready json=.status=ready",
 	}, ",")
 	secretsFile := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(secretsFile, []byte(targets), 0o600)
@@ -58,6 +72,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"bad header name", nil, []string{"check", "grpc://" + down, "header=bad\x01name:" + hdrInline}},
 		{"header without a name", nil, []string{"check", "grpc://" + down, "header=" + hdrInline}},
 		{"header on a scheme without", nil, []string{"check", "tcp://" + down, "header=x:" + hdrInline}},
+		{"body with a blank", nil, []string{"check", "http://" + host + "/", "body=a", bodySecret}},
+		{"body with GET", nil, []string{"check", "http://" + host + "/", "method=GET", "body=" + bodySecret}},
+		{"bad header on http", nil, []string{"check", "http://" + host + "/", "header=" + hdrInline}},
 	}
 	// In a pod: the service account's token, and a URL secret in a target
 	// the cluster step explains.
@@ -105,7 +122,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				t.Fatal("no output at all: the test would prove nothing")
 			}
 			for where, out := range outputs {
-				for _, secret := range []string{pw, token, query, hdrInline, hdrFile, podToken} {
+				for _, secret := range []string{pw, token, query, hdrInline, hdrFile, podToken, bodySecret, respSecret, cookieSecret} {
 					if strings.Contains(out, secret) {
 						t.Errorf("%s contains the secret %q:\n%s", where, secret, out)
 					}

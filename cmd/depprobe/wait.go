@@ -150,7 +150,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	}
 	for _, i := range unready {
 		r, reason := results[i], errs[i]
-		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) {
+		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) && !errors.Is(reason, probe.ErrDeadline) {
 			reason = why
 		}
 		// A target whose first attempt the end of the wait cut short is

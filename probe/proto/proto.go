@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 )
@@ -129,6 +130,38 @@ func Transport(err error) bool {
 	return errors.As(err, &errno) || errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// IsTimeout reports whether err is a deadline that passed (the attempt's
+// own), for a check that dials a connection of its own.
+func IsTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// RedactURL prints a URL with its password and every query value masked.
+// A user name without a password is masked too, since that is where a
+// token goes (https://TOKEN@host); for http and https the whole userinfo
+// is. The fragment is dropped.
+func RedactURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		_, hasPassword := c.User.Password()
+		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
+			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		} else {
+			c.User = url.User("xxxxx")
+		}
+	}
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		c.RawQuery = q.Encode()
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
 }
 
 // MaxLine caps a protocol's text line (a Redis reply, a NATS INFO), so that
