@@ -276,8 +276,10 @@ func (a *analyst) analyze(ctx context.Context, results []probe.Result) (oneCause
 }
 
 // selfInterval spaces the lookups of this pod (its annotations, the
-// NetworkPolicies that select it): two requests.
-const selfInterval = 30 * time.Second
+// NetworkPolicies that select it): two requests, about what seldom
+// changes while a pod waits, and asked whenever its only dependency is
+// refused, so seldom.
+const selfInterval = 5 * time.Minute
 
 // lookupSelf is what the API says of this pod: looked up again when the
 // last lookup is older than selfInterval; nil when it never answered.
