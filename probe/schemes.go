@@ -643,7 +643,7 @@ var families = []family{
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},
-	{[]string{"k8s"}, "`k8s://service/NAME`, `k8s://job/NAME`, `k8s://deployment/NAME`, `k8s://statefulset/NAME`, `k8s://pods selector=KEY=VALUE`", "in a pod, the Kubernetes API says: the Service has a ready endpoint, the Job is complete (failed: give up at once), the updated replicas are available, every matching pod is ready", "`kubectl wait`, `kubectl rollout status`"},
+	{[]string{"k8s"}, "`k8s://KIND/NAME`, `k8s://pods selector=…`", "in a pod, the API says it is ready (a failed Job: give up at once)", "`kubectl wait`"},
 }
 
 // SchemeDoc describes schemes that share a protocol (an alias, a TLS

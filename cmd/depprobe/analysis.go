@@ -69,9 +69,14 @@ func analyze(targets []*probe.Target, results []probe.Result, self *kube.Self, n
 	if len(names) >= 2 || len(names) == 1 && ns != "" {
 		dns, refused := true, true
 		for _, p := range names {
-			silent := p.r.Step == probe.Resolve && (p.r.Outcome == probe.Timeout || p.r.Outcome == probe.DNSError)
+			// No answer: a timeout, or every server refusing (a resolver
+			// error that is an answer, SERVFAIL, is not DNS being away).
+			r := p.r
+			refusedHere := r.Outcome == probe.DNSError && strings.Contains(r.Diagnosis(), "connection refused")
+			silent := r.Step == probe.Resolve && (r.Outcome == probe.Timeout || refusedHere) &&
+				(r.Finding == nil || r.Finding.Cause != string(kube.ServiceMissing))
 			dns = dns && silent
-			refused = refused && strings.Contains(p.r.Diagnosis(), "connection refused")
+			refused = refused && refusedHere
 		}
 		if dns {
 			c := oneCause{cause: "cluster_dns", evidence: evidence(names)}
@@ -271,8 +276,10 @@ func (a *analyst) analyze(ctx context.Context, results []probe.Result) (oneCause
 }
 
 // selfInterval spaces the lookups of this pod (its annotations, the
-// NetworkPolicies that select it): two requests.
-const selfInterval = 30 * time.Second
+// NetworkPolicies that select it): two requests, about what seldom
+// changes while a pod waits, and asked whenever its only dependency is
+// refused, so seldom.
+const selfInterval = 5 * time.Minute
 
 // lookupSelf is what the API says of this pod: looked up again when the
 // last lookup is older than selfInterval; nil when it never answered.

@@ -67,6 +67,16 @@ func TestAnalyze(t *testing.T) {
 		{"DNS refused: kube-dns without endpoints", mk("db=postgres://db:5432", "cache=redis://cache:6379"),
 			[]probe.Result{failed("db", probe.Resolve, probe.DNSError, time.Millisecond, dnsRefused), failed("cache", probe.Resolve, probe.DNSError, time.Millisecond, dnsRefused)},
 			nil, "app", "cluster_dns", false, "cluster DNS refuses"},
+		{"a resolver's SERVFAIL is an answer, not DNS being away", mk("db=postgres://db:5432", "cache=redis://cache:6379"),
+			[]probe.Result{failed("db", probe.Resolve, probe.DNSError, time.Millisecond, errors.New("lookup db: server misbehaving")), failed("cache", probe.Resolve, probe.DNSError, time.Millisecond, errors.New("lookup cache: server misbehaving"))},
+			nil, "app", "", false, ""},
+		{"a missing Service is not DNS", mk("db=postgres://db:5432"),
+			[]probe.Result{func() probe.Result {
+				r := failed("db", probe.Resolve, probe.Timeout, 2*time.Second, dnsTimeout)
+				r.Finding = &probe.Finding{Cause: "service_missing"}
+				return r
+			}()},
+			nil, "app", "", false, ""},
 		{"DNS cut off by an egress policy", mk("db=postgres://db:5432", "cache=redis://cache:6379"),
 			[]probe.Result{failed("db", probe.Resolve, probe.Timeout, 2*time.Second, dnsTimeout), failed("cache", probe.Resolve, probe.Timeout, 2*time.Second, dnsTimeout)},
 			policed, "app", "cluster_dns", false, `NetworkPolicy "default-deny-egress" selects this pod and lets nothing out to port 53`},

@@ -33,8 +33,8 @@ type config struct {
 	Listen            string        `env:"DEPPROBE_LISTEN" envDefault:":3377" help:"serve: address of /readyz, /livez and /metrics"`
 	LogFormat         string        `env:"DEPPROBE_LOG_FORMAT" envDefault:"json" help:"json or text"`
 	LogLevel          string        `env:"DEPPROBE_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	KubeEvents        bool          `env:"DEPPROBE_KUBE_EVENTS" envDefault:"false" help:"in a pod: publish why a dependency is not ready as Events on this pod, for kubectl describe pod (needs create on events)"`
-	PodName           string        `env:"DEPPROBE_POD_NAME" help:"in a pod: this pod's name, for its Events and its own evidence (set it from metadata.name); default: HOSTNAME"`
+	KubeEvents        bool          `env:"DEPPROBE_KUBE_EVENTS" envDefault:"false" help:"in a pod: publish the verdict as Events on this pod"`
+	PodName           string        `env:"DEPPROBE_POD_NAME" help:"in a pod: its name (from metadata.name); default: HOSTNAME"`
 	TerminationLog    string        `env:"DEPPROBE_TERMINATION_LOG" envDefault:"/dev/termination-log" help:"wait writes why it gave up here, for kubectl describe pod; written only if it exists when it is the default"`
 }
 
