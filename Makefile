@@ -66,7 +66,7 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/http/:FuzzJSONWant ./probe/proto/http/:FuzzHeaderWant \
 	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
 	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
-	./probe/proto/stream/:FuzzUnescape
+	./probe/proto/:FuzzUnescape
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

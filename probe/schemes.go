@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -198,22 +197,23 @@ func sendExpect(s scheme) *scheme {
 
 var sendOption = typedOption[stream.Options]{
 	// secret: a request may carry a credential; an error never shows it.
-	option{name: "send", secret: true, help: `bytes to send first, with escapes \r \n \t \\ \xHH (a space is \x20), e.g. ruok or QUIT\r\n`},
-	func(o *stream.Options, v string) (err error) {
-		o.Send, err = stream.Unescape(v)
+	option{name: "send", secret: true, help: "bytes to send first (%XX escapes decoded: %20 a blank, %0D%0A a line break), e.g. ruok or QUIT%0D%0A"},
+	func(o *stream.Options, v string) error {
+		b, err := proto.Unescape(v)
+		o.Send = []byte(b)
 		return err
 	},
 }
 
 var expectOption = typedOption[stream.Options]{
-	option{name: "expect", help: "text the reply must contain (its first 4 KiB; send='s escapes), e.g. imok"},
+	option{name: "expect", help: "text the reply must contain (its first 4 KiB; %XX escapes decoded), e.g. imok"},
 	func(o *stream.Options, v string) error {
 		if o.Expect.Set() {
 			return errors.New("give expect= or expect_re=, not both")
 		}
-		b, err := stream.Unescape(v)
+		b, err := proto.Unescape(v)
 		if err == nil {
-			o.Expect, err = proto.ExpectSubstring(string(b))
+			o.Expect, err = proto.ExpectSubstring(b)
 		}
 		return err
 	},
@@ -250,12 +250,9 @@ var httpOptions = []typedOption[http.Options]{
 		}},
 	{option{name: "body", secret: true, help: "the request body (%XX escapes decoded), e.g. {\"ping\":1}; makes the method POST; never shown"},
 		func(o *http.Options, v string) error {
-			b, err := url.PathUnescape(v)
-			if err != nil {
-				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
-			}
+			b, err := proto.Unescape(v)
 			o.Body = []byte(b)
-			return nil
+			return err
 		}},
 	{option{name: "body_file", help: "a file whose content is the request body, read at every attempt (at most 64 KiB); makes the method POST"},
 		func(o *http.Options, v string) error {
@@ -267,9 +264,9 @@ var httpOptions = []typedOption[http.Options]{
 		}},
 	{option{name: "expect", help: "text the body must contain (its first 64 KiB; %XX escapes decoded), e.g. \"status\":\"UP\""},
 		func(o *http.Options, v string) error {
-			t, err := url.PathUnescape(v)
+			t, err := proto.Unescape(v)
 			if err != nil {
-				return errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+				return err
 			}
 			e, err := proto.ExpectSubstring(t)
 			o.Expect = append(o.Expect, e)
@@ -444,10 +441,10 @@ const queryHelp = "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_m
 
 // sqlQuery decodes query='s %XX escapes.
 func sqlQuery(v string) (string, error) {
-	q, err := url.PathUnescape(v)
+	q, err := proto.Unescape(v)
 	switch {
 	case err != nil:
-		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+		return "", err
 	case strings.ContainsRune(q, 0):
 		return "", errors.New("the query holds a NUL")
 	}

@@ -52,7 +52,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		"mc=memcached://app:" + pw + "@" + down,
 		"k=kafka://app:" + pw + "@" + down + "," + down,
 		"m=mongodb://app:" + pw + "@" + down + "/app?authSource=" + query,
-		"zk=tcp://" + down + " send=AUTH\\x20" + pw + "\\r\\n expect=OK",
+		"zk=tcp://" + down + " send=AUTH%20" + pw + "%0D%0A expect=OK",
 		"es=http://elastic:" + pw + "@" + host + "/?pretty=" + query + " cluster_health=green",
 		"h1=http://" + host + "/leaky header=Authorization:Bearer%20" + hdrInline + " header=X-Token:@" + tokenFile + " body=" + bodySecret + " expect=ready",
 		"h2=http://" + host + "/leaky body_file=" + bodyFile + " json=.status=ready expect_header=Set-Cookie:x",

@@ -221,3 +221,18 @@ func Scrub(msg, secret string) string {
 	}
 	return strings.ReplaceAll(msg, secret, "xxxxx")
 }
+
+// Unescape decodes the %XX escapes of an option value that holds free text
+// (a request body, a header value, send= and expect=, a query): an option
+// cannot hold a blank, a comma that is followed by another target, or a
+// control byte, so those are written as in a URL (%20 a blank, %2C a comma,
+// %0D%0A a line break, %25 a percent sign). Every option that takes text
+// uses this one rule. The error never shows the value, which may be a
+// secret.
+func Unescape(v string) (string, error) {
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	}
+	return d, nil
+}

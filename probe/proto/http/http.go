@@ -100,9 +100,9 @@ func ParseHeaderWant(s string) (HeaderWant, error) {
 	if name == "" || strings.ContainsAny(name, " \t\r\n") {
 		return HeaderWant{}, errors.New("write Name or Name:value, e.g. X-Ready:yes")
 	}
-	v, err := url.PathUnescape(value)
+	v, err := proto.Unescape(value)
 	if err != nil {
-		return HeaderWant{}, errors.New("a % in the value starts no %XX escape (write %25 for a percent sign)")
+		return HeaderWant{}, err
 	}
 	return HeaderWant{Name: http.CanonicalHeaderKey(name), Value: v}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -92,9 +91,9 @@ func ParseJSONWant(s string) (JSONWant, error) {
 		}
 	}
 	for _, v := range strings.Split(vals, "|") {
-		d, err := url.PathUnescape(v)
+		d, err := proto.Unescape(v)
 		if err != nil {
-			return JSONWant{}, errors.New("a % in a value starts no %XX escape (write %25 for a percent sign)")
+			return JSONWant{}, err
 		}
 		if d == "" {
 			return JSONWant{}, errors.New("an empty value: write .path=value[|value…]")
