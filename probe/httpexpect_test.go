@@ -55,6 +55,8 @@ func TestHTTPExpectations(t *testing.T) {
 			io.WriteString(w, "pong")
 		case "/method":
 			io.WriteString(w, r.Method)
+		case "/vhost":
+			io.WriteString(w, r.Host+" "+r.UserAgent())
 		case "/redirect":
 			http.Redirect(w, r, "/green", http.StatusFound)
 		case "/loop":
@@ -94,6 +96,7 @@ func TestHTTPExpectations(t *testing.T) {
 		{"expect_header absent", base + "/text expect_header=X-Ready", probe.NotReady, []string{"found no such header"}},
 		{"a cookie is never shown", base + "/health expect_header=Set-Cookie:other", probe.NotReady, []string{"found a value of 21 bytes"}},
 		{"head", base + "/method method=HEAD", probe.OK, nil},
+		{"Host and User-Agent from header=", base + "/vhost header=Host:api.internal header=User-Agent:probe/1 expect=api.internal%20probe/1", probe.OK, nil},
 		{"post", base + "/method method=post expect=POST", probe.OK, nil},
 		{"body", base + "/post body=%7B%22ping%22:%201%7D header=Content-Type:application/json expect=pong", probe.OK, nil},
 		{"body_file", base + "/post body_file=" + bodyFile + " header=Content-Type:application/json expect=pong", probe.OK, nil},
@@ -148,6 +151,8 @@ func TestHTTPOptionErrors(t *testing.T) {
 		{"body_file=/nonexistent/body", "no such file"},
 		{"expect_re=(", "missing closing )"},
 		{"expect_header=:x", "write Name or Name:value"},
+		{"header=Content-Length:5", "set by the probe itself"},
+		{"header=Transfer-Encoding:chunked", "set by the probe itself"},
 	} {
 		specs, err := probe.ParseSpecs("T", "http://127.0.0.1:1/ "+tc.opts)
 		if err != nil {
