@@ -25,7 +25,6 @@ import (
 type API struct {
 	Host, Port string // where it listens
 	Dir        string // the service account: token, ca.crt, namespace
-	srv        *httptest.Server
 	mu         sync.Mutex
 	routes     map[string]Answer
 	bodies     []string
