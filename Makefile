@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: build test lint e2e fuzz bench
+.PHONY: build test lint e2e fuzz bench ferretdb
 
 # staticcheck, pinned (2026.2.2: the release that supports Go 1.26), is
 # installed once from the module proxy into a cache folder named for its
@@ -40,6 +40,21 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
+# FerretDB, the MongoDB-protocol server the mongodb:// tests run on the
+# machine's PostgreSQL: built once from the module proxy into the user's
+# cache (a copy of the module's source, with the version file its release
+# build would generate). The tests find it there; .ci/run runs this first.
+FERRETDB_VERSION = v1.24.2
+FERRETDB = $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/depprobe/ferretdb-$(FERRETDB_VERSION)
+ferretdb: $(FERRETDB)/ferretdb
+$(FERRETDB)/ferretdb:
+	rm -rf $(FERRETDB)/src && mkdir -p $(FERRETDB)
+	cp -r "$$($(GO) mod download -json github.com/FerretDB/FerretDB@$(FERRETDB_VERSION) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p')" $(FERRETDB)/src
+	chmod -R u+w $(FERRETDB)/src
+	echo $(FERRETDB_VERSION) > $(FERRETDB)/src/build/version/version.txt
+	cd $(FERRETDB)/src && CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) build -trimpath -o $@.tmp ./cmd/ferretdb
+	mv $@.tmp $@ && rm -rf $(FERRETDB)/src
+
 # Fuzz the target grammar and every hand-written wire parser, FUZZTIME each
 # (not part of CI; their seed corpora run with the tests). The parsers take
 # bytes or a reader: no socket per input.
@@ -48,7 +63,11 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/postgres/:FuzzErrorFields ./probe/proto/amqp/:FuzzMethods \
 	./probe/proto/mysql/:FuzzPackets ./probe/proto/redis/:FuzzReplies \
 	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
-	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses
+	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
+	./probe/proto/http/:FuzzJSONWant ./probe/proto/http/:FuzzHeaderWant \
+	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
+	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
+	./probe/proto/:FuzzUnescape
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
@@ -56,7 +75,7 @@ fuzz:
 	done
 
 # Every budget of docs/performance.md, side by side with wait-for-it, an nc -z
-# loop, wait-on and wait-port, in one run (root; about 3 minutes; not part of
+# loop, wait-on and wait-port, in one run (root; about 9 minutes; not part of
 # CI). Writes bench/results.md.
 bench:
 	sh bench/run.sh

@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -36,6 +37,7 @@ var chartCases = map[string]struct {
 	readiness bool   // the sidecar has a readinessProbe
 	liveness  bool   // the sidecar has a livenessProbe
 	helmTest  bool   // a helm test pod is rendered
+	rbac      bool   // rbac.create and rbac.events: a ServiceAccount, the Role, its binding
 }{
 	"init-values.yaml": {
 		init:     []containerWant{{"depprobe-wait", "wait", false}},
@@ -48,6 +50,10 @@ var chartCases = map[string]struct {
 	"both-values.yaml": {
 		init:     []containerWant{{"depprobe-wait", "wait", false}, {"depprobe", "serve", true}},
 		replicas: 2, liveness: true, helmTest: true,
+	},
+	"rbac-values.yaml": {
+		init:     []containerWant{{"depprobe-wait", "wait", false}},
+		replicas: 1, helmTest: true, rbac: true,
 	},
 	"custom-values.yaml": {
 		init:     []containerWant{{"wait-for-deps", "wait", false}, {"deps", "serve", true}},
@@ -131,6 +137,7 @@ func TestChartTemplate(t *testing.T) {
 				ms := decodeManifests(t, file, out)
 				var deploys []*appsv1.Deployment
 				var testPods []*corev1.Pod
+				var rbacObjs []any
 				for _, m := range ms {
 					validateManifest(t, m)
 					switch o := m.obj.(type) {
@@ -138,6 +145,8 @@ func TestChartTemplate(t *testing.T) {
 						deploys = append(deploys, o)
 					case *corev1.Pod:
 						testPods = append(testPods, o)
+					case *corev1.ServiceAccount, *rbacv1.Role, *rbacv1.RoleBinding:
+						rbacObjs = append(rbacObjs, o)
 					}
 					if o, ok := m.obj.(interface{ GetNamespace() string }); ok && o.GetNamespace() != "shop" {
 						t.Errorf("%s: namespace %q, want the release's %q", m.source, o.GetNamespace(), "shop")
@@ -175,6 +184,7 @@ func TestChartTemplate(t *testing.T) {
 				if len(spec.Containers) != 1 || isDepprobe(&spec.Containers[0]) {
 					t.Errorf("containers = %d, want the one stand-in app", len(spec.Containers))
 				}
+				checkRBAC(t, want.rbac, d, rbacObjs)
 
 				if !want.helmTest {
 					if len(testPods) != 0 {
@@ -247,6 +257,8 @@ func TestChartRejects(t *testing.T) {
 		{"no targets", []string{"--set", "targets="}, "set targets, or targetsSecret.name"},
 		{"unknown log format", []string{"--set", "logFormat=xml"}, "/logFormat"},
 		{"extra env without value", []string{"--set", "extraEnv[0].name=DEPPROBE_INTERVAL"}, "value"},
+		{"events without the Role", []string{"--set", "rbac.events=true"}, "rbac.events needs rbac.create"},
+		{"rbac as a string", []string{"--set-string", "rbac.create=yes"}, "/rbac/create"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,4 +439,83 @@ func TestChartPackage(t *testing.T) {
 		}
 	}
 	t.Logf("%s: %d files (appVersion %s)", filepath.Base(tgz[0]), len(names), appVersion)
+}
+
+// checkRBAC checks rbac.create: without it, no object and no token in the pod; with it (and
+// rbac.events), a ServiceAccount the pod runs as with its token, a Role whose rules are
+// exactly the product's list (internal/kube/testdata/role-rules.yaml) plus create on events,
+// and a RoleBinding of the one to the other, all in the release's namespace.
+func checkRBAC(t *testing.T, want bool, d *appsv1.Deployment, objs []any) {
+	t.Helper()
+	spec := d.Spec.Template.Spec
+	automount := spec.AutomountServiceAccountToken != nil && *spec.AutomountServiceAccountToken
+	if !want {
+		if len(objs) != 0 || automount {
+			t.Errorf("rbac off: %d RBAC objects, token mounted %t; want none, false", len(objs), automount)
+		}
+		return
+	}
+	var (
+		sa   *corev1.ServiceAccount
+		role *rbacv1.Role
+		rb   *rbacv1.RoleBinding
+	)
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *corev1.ServiceAccount:
+			sa = o
+		case *rbacv1.Role:
+			role = o
+		case *rbacv1.RoleBinding:
+			rb = o
+		}
+	}
+	if sa == nil || role == nil || rb == nil {
+		t.Fatalf("rbac on: ServiceAccount %v, Role %v, RoleBinding %v; want one of each", sa != nil, role != nil, rb != nil)
+	}
+	if spec.ServiceAccountName != sa.Name || !automount {
+		t.Errorf("pod runs as %q with token mounted %t, want %q with its token", spec.ServiceAccountName, automount, sa.Name)
+	}
+	if rb.RoleRef.Kind != "Role" || rb.RoleRef.Name != role.Name || len(rb.Subjects) != 1 ||
+		rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != sa.Name || rb.Subjects[0].Namespace != sa.Namespace {
+		t.Errorf("RoleBinding %+v does not bind Role %q to ServiceAccount %s/%s", rb, role.Name, sa.Namespace, sa.Name)
+	}
+	data, err := os.ReadFile(filepath.Join(repoRoot, "internal", "kube", "testdata", "role-rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var product struct{ Rules []rbacv1.PolicyRule }
+	if err := yaml.UnmarshalStrict(data, &product); err != nil {
+		t.Fatal(err)
+	}
+	wantRules := append(product.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}})
+	if got, _ := json.Marshal(role.Rules); string(got) != string(must(json.Marshal(wantRules))) {
+		t.Errorf("Role rules:\n%s\nwant the product's list and create on events:\n%s", got, must(json.Marshal(wantRules)))
+	}
+	for _, r := range role.Rules {
+		for _, v := range r.Verbs {
+			if v != "get" && v != "list" && !(v == "create" && slices.Equal(r.Resources, []string{"events"})) {
+				t.Errorf("Role rule %+v: verb %q, want reads only (and create on events)", r, v)
+			}
+		}
+		if slices.ContainsFunc(r.Resources, func(res string) bool { return res == "secrets" || res == "configmaps" || res == "*" }) {
+			t.Errorf("Role rule %+v reads what may hold secrets", r)
+		}
+	}
+	var events bool
+	for _, c := range spec.InitContainers {
+		for _, e := range c.Env {
+			events = events || e.Name == "DEPPROBE_KUBE_EVENTS" && e.Value == "true"
+		}
+	}
+	if !events {
+		t.Error("rbac.events: no depprobe container has DEPPROBE_KUBE_EVENTS=true")
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -22,6 +23,9 @@ import (
 	"k8s.io/kubernetes/pkg/apis/core"
 	_ "k8s.io/kubernetes/pkg/apis/core/install" // registers core/v1 defaults and conversions
 	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
+	"k8s.io/kubernetes/pkg/apis/rbac"
+	_ "k8s.io/kubernetes/pkg/apis/rbac/install" // registers rbac/v1 defaults and conversions
+	rbacvalidation "k8s.io/kubernetes/pkg/apis/rbac/validation"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/yaml"
@@ -40,9 +44,12 @@ type manifest struct {
 // kinds lists every kind that the chart and the examples may contain. Anything else fails
 // the test: an object we do not know how to validate must not slip through unvalidated.
 var kinds = map[schema.GroupVersionKind]func() runtime.Object{
-	appsv1.SchemeGroupVersion.WithKind("Deployment"): func() runtime.Object { return &appsv1.Deployment{} },
-	corev1.SchemeGroupVersion.WithKind("Pod"):        func() runtime.Object { return &corev1.Pod{} },
-	corev1.SchemeGroupVersion.WithKind("Secret"):     func() runtime.Object { return &corev1.Secret{} },
+	appsv1.SchemeGroupVersion.WithKind("Deployment"):     func() runtime.Object { return &appsv1.Deployment{} },
+	corev1.SchemeGroupVersion.WithKind("Pod"):            func() runtime.Object { return &corev1.Pod{} },
+	corev1.SchemeGroupVersion.WithKind("Secret"):         func() runtime.Object { return &corev1.Secret{} },
+	corev1.SchemeGroupVersion.WithKind("ServiceAccount"): func() runtime.Object { return &corev1.ServiceAccount{} },
+	rbacv1.SchemeGroupVersion.WithKind("Role"):           func() runtime.Object { return &rbacv1.Role{} },
+	rbacv1.SchemeGroupVersion.WithKind("RoleBinding"):    func() runtime.Object { return &rbacv1.RoleBinding{} },
 }
 
 var (
@@ -138,6 +145,24 @@ func validateManifest(t *testing.T, m manifest) {
 			t.Fatalf("%s: convert to internal: %v", m.source, err)
 		}
 		errs = corevalidation.ValidateSecret(&in)
+	case *corev1.ServiceAccount:
+		var in core.ServiceAccount
+		if err := legacyscheme.Scheme.Convert(obj, &in, nil); err != nil {
+			t.Fatalf("%s: convert to internal: %v", m.source, err)
+		}
+		errs = corevalidation.ValidateServiceAccount(&in)
+	case *rbacv1.Role:
+		var in rbac.Role
+		if err := legacyscheme.Scheme.Convert(obj, &in, nil); err != nil {
+			t.Fatalf("%s: convert to internal: %v", m.source, err)
+		}
+		errs = rbacvalidation.ValidateRole(&in)
+	case *rbacv1.RoleBinding:
+		var in rbac.RoleBinding
+		if err := legacyscheme.Scheme.Convert(obj, &in, nil); err != nil {
+			t.Fatalf("%s: convert to internal: %v", m.source, err)
+		}
+		errs = rbacvalidation.ValidateRoleBinding(&in)
 	default:
 		t.Fatalf("%s: no validation for %T", m.source, obj)
 	}

@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,12 +30,49 @@ import (
 // host: the first host that is ready makes the attempt ready and stops the
 // others; when none is, the result is the most telling host's (see
 // telling), and its steps include every host's.
+//
+// A target with UntilDown (until=down) climbs to connect only, and its
+// verdict is inverted (see down).
 func (t *Target) Probe(ctx context.Context) Result {
-	if len(t.hosts) > 1 {
-		return t.probeHosts(ctx)
+	var r Result
+	switch {
+	case t.scheme.network == "srv":
+		r = t.probeSRV(ctx)
+	case len(t.hosts) > 1:
+		r = t.probeHosts(ctx, t.hosts, nil)
+	default:
+		r = t.climb(ctx)
+		if r.Outcome != OK && !t.UntilDown {
+			r.Hint = hint(t, r)
+		}
 	}
-	r := t.climb(ctx)
-	if r.Outcome != OK {
+	if t.UntilDown {
+		r = t.down(r)
+	}
+	return r
+}
+
+// down inverts a result for until=down: nothing answers (connect refused,
+// a socket file not there, the name not found, the file:// path absent) is
+// ready; a connection accepted (or the path present) is not_ready. Every
+// other outcome stays as it is: a timeout or an unreachable host does not
+// prove that nothing listens (a firewall drops packets too).
+func (t *Target) down(r Result) Result {
+	switch {
+	case r.Outcome == Refused || r.Outcome == NotFound || r.Outcome == NotReady && t.scheme.network == "file":
+		r.Down = true
+		r.Outcome, r.Err, r.Hint = OK, nil, ""
+	case r.Outcome == OK:
+		what := "accepts connections"
+		if t.scheme.network == "file" {
+			what = "exists"
+		} else if t.scheme.network == "dns" {
+			what = "resolves"
+		}
+		r.Outcome = NotReady
+		r.Err = fmt.Errorf("%s still %s, and until=down waits until it does not", t.Address(), what)
+		r.Hint = fmt.Sprintf("%s still %s: until=down waits for it to go (an old instance draining, a port to be freed, a lock file to be removed)", t.Address(), what)
+	case r.Outcome != Canceled:
 		r.Hint = hint(t, r)
 	}
 	return r
@@ -41,7 +80,8 @@ func (t *Target) Probe(ctx context.Context) Result {
 
 // climb is one climb of the ladder, without the hint.
 func (t *Target) climb(ctx context.Context) Result {
-	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now()}}
+	// Room for resolve, connect and protocol: one allocation, not three.
+	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now(), Steps: make([]StepResult, 0, 3)}}
 	if t.scheme.network == "dns" {
 		a.res.Host = t.host
 	}
@@ -60,8 +100,9 @@ func (t *Target) climb(ctx context.Context) Result {
 	return r
 }
 
-// probeHosts climbs the ladder with every host of the URL at once.
-func (t *Target) probeHosts(ctx context.Context) Result {
+// probeHosts climbs the ladder with every host ("host:port") at once;
+// the result's steps begin with before (the SRV lookup that found them).
+func (t *Target) probeHosts(ctx context.Context, hosts []string, before []StepResult) Result {
 	start := time.Now()
 	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -69,14 +110,14 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 		t *Target
 		r Result
 	}
-	results := make(chan climbed, len(t.hosts))
-	for _, hp := range t.hosts {
+	results := make(chan climbed, len(hosts))
+	for _, hp := range hosts {
 		h := t.at(hp)
 		go func() { results <- climbed{h, h.climb(hctx)} }()
 	}
-	all := make([]climbed, 0, len(t.hosts))
+	all := make([]climbed, 0, len(hosts))
 	won := -1
-	for range t.hosts {
+	for range hosts {
 		c := <-results
 		if c.r.Ready() && won < 0 {
 			won = len(all)
@@ -109,7 +150,7 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 		addrs = append(addrs, c.r.Addrs...)
 		others = append(others, c.t.Address()+" "+c.r.Summary())
 	}
-	r.Steps = append(steps, r.Steps...)
+	r.Steps = append(append(before, steps...), r.Steps...)
 	r.Addrs = append(addrs, r.Addrs...)
 	if r.Outcome != OK {
 		if ctx.Err() == context.Canceled {
@@ -127,6 +168,11 @@ func (t *Target) probeHosts(ctx context.Context) Result {
 // address, host name, TLS server name and Kubernetes words.
 func (t *Target) at(hostport string) *Target {
 	h := *t
+	if t.scheme.network == "srv" { // each host found is dialed as tcp
+		sc := *t.scheme
+		sc.network = "tcp"
+		h.scheme = &sc
+	}
 	h.host, h.port, _ = net.SplitHostPort(hostport)
 	h.hosts = []string{hostport}
 	h.in.Addr, h.in.Host = hostport, h.host
@@ -135,7 +181,109 @@ func (t *Target) at(hostport string) *Target {
 		h.in.TLS.ServerName = h.host
 	}
 	h.Kubernetes = t.Kubernetes || clusterName(h.host)
+	h.derive()
 	return &h
+}
+
+// probeSRV finds the hosts of a mongodb+srv:// URL in the resolve step
+// (the SRV records of _mongodb._tcp.NAME, and NAME's TXT record of
+// connection options), then probes them all as probeHosts does.
+func (t *Target) probeSRV(ctx context.Context) Result {
+	start := time.Now()
+	r := t.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	service := "mongodb"
+	var (
+		hosts []string
+		txt   string
+	)
+	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: start}}
+	if deadline, ok := ctx.Deadline(); ok {
+		a.res.Limit = deadline.Sub(start)
+	}
+	ok := a.timed(ctx, Resolve, "_"+service+"._tcp."+t.host, func() error {
+		var err error
+		hosts, txt, err = lookupSRV(ctx, r, service, t.host)
+		return err
+	})
+	if ok {
+		a.res.Steps[len(a.res.Steps)-1].Addrs = hosts
+	}
+	if !ok {
+		res := a.res
+		res.Duration = time.Since(start)
+		if ctx.Err() == context.Canceled {
+			res.Outcome = Canceled
+		}
+		res.Hint = hint(t, res)
+		if f := (*proto.Failure)(nil); !errors.As(res.Err, &f) && res.Outcome == NotFound {
+			res.Hint = fmt.Sprintf("no SRV records _%s._tcp.%s: is the name right (the cluster's SRV name, as the provider shows it), and does the DNS serve SRV records?", service, t.host)
+		}
+		return res
+	}
+	h := *t
+	if txt != "" { // the URL's own options win over the TXT record's
+		q, _ := url.ParseQuery(txt)
+		own := t.url.Query()
+		for k, v := range own {
+			q[k] = v
+		}
+		h.in.RequestURI = t.url.EscapedPath() + "?" + q.Encode()
+		if h.in.RequestURI[0] != '/' {
+			h.in.RequestURI = "/" + h.in.RequestURI
+		}
+	}
+	res := h.probeHosts(ctx, hosts, a.res.Steps)
+	res.Start, res.Duration = start, time.Since(start)
+	return res
+}
+
+// lookupSRV finds the hosts ("host:port") of the SRV records
+// _service._tcp.name and name's TXT record, as MongoDB's seed list
+// discovery says: every host must be in name's parent domain (so that a
+// forged record cannot send the probe, and its password, elsewhere), and
+// the TXT record may set only authSource, replicaSet and loadBalanced.
+func lookupSRV(ctx context.Context, r *net.Resolver, service, name string) (hosts []string, txt string, err error) {
+	_, srvs, err := r.LookupSRV(ctx, service, "tcp", name)
+	if err != nil {
+		return nil, "", err
+	}
+	parent := strings.TrimSuffix(name, ".")
+	if labels := strings.Count(parent, "."); labels >= 2 {
+		parent = parent[strings.IndexByte(parent, '.')+1:]
+	}
+	for _, s := range srvs {
+		host := strings.TrimSuffix(s.Target, ".")
+		if !strings.HasSuffix(strings.ToLower(host), "."+strings.ToLower(parent)) {
+			return nil, "", proto.FailHint(Unexpected, fmt.Sprintf("the SRV records of %s must name hosts in its domain %s, as drivers require: fix the records", name, parent),
+				fmt.Errorf("SRV record names %s, outside %s", host, parent))
+		}
+		hosts = append(hosts, net.JoinHostPort(host, strconv.Itoa(int(s.Port))))
+	}
+	records, err := r.LookupTXT(ctx, name)
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return hosts, "", nil // no TXT record: none needed
+	case err != nil:
+		return nil, "", err
+	case len(records) > 1:
+		return nil, "", proto.Failf(Unexpected, "%s has %d TXT records; the seed list discovery allows one", name, len(records))
+	case len(records) == 1:
+		q, perr := url.ParseQuery(records[0])
+		for k := range q {
+			if k != "authSource" && k != "replicaSet" && k != "loadBalanced" {
+				perr = fmt.Errorf("option %q", k)
+			}
+		}
+		if perr != nil {
+			return nil, "", proto.Failf(Unexpected, "the TXT record of %s may set only authSource, replicaSet and loadBalanced: %v", name, perr)
+		}
+		txt = records[0]
+	}
+	return hosts, txt, nil
 }
 
 // telling reports whether a says more about why a target is not ready
@@ -191,13 +339,30 @@ func (a *attempt) timed(ctx context.Context, step Step, addr string, f func() er
 	s := StepResult{Step: step, Addr: addr, Duration: time.Since(start), Outcome: OK}
 	if err != nil {
 		s.Outcome, s.Err = classify(ctx, step, err), err
+		if s.Outcome == Unexpected && pastDeadline(ctx) {
+			// A reply cut off by the attempt's deadline looks malformed
+			// to the parser that got half of it (net/http reads "HTT" as
+			// a status line); it did not come in time: a timeout, which
+			// counts towards DEPPROBE_MAX_TIMEOUTS.
+			s.Outcome = Timeout
+		}
 	}
 	return a.record(s)
+}
+
+// pastDeadline reports whether ctx's deadline has come: the connection's
+// deadline is the same instant, and may fire before ctx says so.
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func (a *attempt) run(ctx context.Context) {
 	t := a.t
 	switch t.scheme.network {
+	case "cluster":
+		a.checkObject(ctx)
+		return
 	case "file":
 		a.timed(ctx, Protocol, t.path, func() error { return t.scheme.local(ctx, t.in) })
 		return
@@ -214,11 +379,20 @@ func (a *attempt) run(ctx context.Context) {
 		return
 	}
 	addrs, ok := a.resolve(ctx)
-	if !ok || t.scheme.network == "dns" {
+	if !ok {
+		if !t.UntilDown { // a name gone is what until=down waits for
+			a.explain(ctx)
+		}
+		return
+	}
+	if t.scheme.network == "dns" {
 		return
 	}
 	conn, ok := a.connect(ctx, addrs)
 	if !ok {
+		if !t.UntilDown {
+			a.explain(ctx)
+		}
 		return
 	}
 	defer conn.Close()
@@ -228,9 +402,9 @@ func (a *attempt) run(ctx context.Context) {
 // resolve turns the host into addresses; an IP literal is its own answer.
 func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 	t := a.t
-	if ip, err := netip.ParseAddr(t.host); err == nil {
-		a.res.Addrs = []string{ip.Unmap().String()}
-		return []netip.Addr{ip.Unmap()}, a.record(StepResult{Step: Resolve, Addr: ip.String(), Addrs: a.res.Addrs, Outcome: OK})
+	if ip := t.literal; ip.IsValid() {
+		a.res.Addrs = t.literals
+		return t.dialIPs, a.record(StepResult{Step: Resolve, Addr: ip.String(), Addrs: a.res.Addrs, Outcome: OK})
 	}
 	r := t.Resolver
 	if r == nil {
@@ -268,7 +442,7 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 		var conn net.Conn
 		addr := netip.AddrPortFrom(addrs[0], a.t.portNumber()).String()
 		ok := a.timed(ctx, Connect, addr, func() (err error) {
-			conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			conn, err = dialTCP(ctx, addr)
 			return err
 		})
 		return conn, ok
@@ -280,7 +454,7 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 		addr := netip.AddrPortFrom(ip, a.t.portNumber()).String()
 		go func() {
 			start := time.Now()
-			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			conn, err := dialTCP(ctx, addr)
 			s := StepResult{Step: Connect, Addr: addr, Duration: time.Since(start), Outcome: OK}
 			if err != nil {
 				s.Outcome, s.Err = classify(ctx, Connect, err), err
@@ -332,6 +506,40 @@ func (a *attempt) connect(ctx context.Context, addrs []netip.Addr) (net.Conn, bo
 	return nil, false
 }
 
+// connectsInFlight counts this process's TCP connects under way, every
+// target's together.
+var connectsInFlight atomic.Int64
+
+// burstAt is how many connects under way make a burst of depprobe's own:
+// a common listen backlog (nginx and Redis: 511; many servers: 128) is
+// that size, and a burst of SYNs beyond it can overflow a server's
+// queues, whose drops look like a firewall's.
+const burstAt = 128
+
+// burstError is a connect that failed while at least burstAt connects of
+// this process were under way (its own included).
+type burstError struct {
+	err      error
+	inFlight int64
+}
+
+func (e *burstError) Error() string { return e.err.Error() }
+func (e *burstError) Unwrap() error { return e.err }
+
+// dialTCP connects to addr, counting itself among the connects in flight.
+// depprobe does not queue connects (a queue would make targets whose
+// packets are dropped hold up the others); a timeout during a burst says
+// so instead (see hint).
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	n := connectsInFlight.Add(1)
+	defer connectsInFlight.Add(-1)
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil && n >= burstAt {
+		err = &burstError{err: err, inFlight: n}
+	}
+	return conn, err
+}
+
 // rank orders the failures of one step from most to least telling: what
 // waiting cannot fix, what the server said, then a host that answers
 // (refused, reset) before one that stays silent.
@@ -356,6 +564,9 @@ func rank(o Outcome) int {
 // converse runs the TLS and protocol steps on an established connection.
 func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	t := a.t
+	if t.UntilDown {
+		return // connected: up, which is all until=down asks
+	}
 	addr := a.res.Addr
 	if deadline, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(deadline)
@@ -363,9 +574,15 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	// Unblock reads and writes when ctx is canceled before its deadline.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	var tc *proto.TLSConn
 	if t.scheme.tls {
-		tc := tls.Client(conn, t.in.TLS)
-		if !a.timed(ctx, TLS, addr, func() error { return tc.HandshakeContext(ctx) }) {
+		if !a.timed(ctx, TLS, addr, func() (err error) {
+			tc, err = proto.Handshake(ctx, conn, t.in.TLS)
+			if err == nil && t.check == nil {
+				err = tc.Verdict(ctx) // tls:// sends nothing that would bring it
+			}
+			return err
+		}) {
 			return
 		}
 		conn = tc
@@ -373,7 +590,13 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 	if t.check != nil {
 		in := t.in
 		in.UserAgent = t.userAgent()
-		a.timed(ctx, Protocol, addr, func() error { return t.check(ctx, conn, in) })
+		a.timed(ctx, Protocol, addr, func() error {
+			err := t.check(ctx, conn, in)
+			if tc != nil {
+				err = tc.Explain(err)
+			}
+			return err
+		})
 	}
 }
 
@@ -386,21 +609,15 @@ func (t *Target) portNumber() uint16 {
 // classify names the outcome of a step's error from what the kernel, the
 // resolver or the TLS stack said.
 func classify(ctx context.Context, step Step, err error) Outcome {
-	var (
-		f       *proto.Failure
-		dnsErr  *net.DNSError
-		certErr *tls.CertificateVerificationError
-		hostErr x509.HostnameError
-		uaErr   x509.UnknownAuthorityError
-		invErr  x509.CertificateInvalidError
-		netErr  net.Error
-	)
-	switch {
-	case errors.As(err, &f):
+	// errors.AsType rather than errors.As: no target escapes to the heap
+	// (seven allocations of every failed attempt otherwise).
+	if f, ok := errors.AsType[*proto.Failure](err); ok {
 		return f.Outcome
-	case ctx.Err() == context.Canceled:
+	}
+	if ctx.Err() == context.Canceled {
 		return Canceled
-	case errors.As(err, &dnsErr):
+	}
+	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
 		switch {
 		case dnsErr.IsNotFound:
 			return NotFound
@@ -408,7 +625,9 @@ func classify(ctx context.Context, step Step, err error) Outcome {
 			return Timeout
 		}
 		return DNSError
-	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &uaErr), errors.As(err, &invErr):
+	}
+	switch {
+	case isType[*tls.CertificateVerificationError](err), isType[x509.HostnameError](err), isType[x509.UnknownAuthorityError](err), isType[x509.CertificateInvalidError](err):
 		return CertInvalid
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT) && step == Connect:
 		// ENOENT: a unix socket that is not there yet, nothing listens.
@@ -419,7 +638,7 @@ func classify(ctx context.Context, step Step, err error) Outcome {
 		errors.Is(err, syscall.EHOSTDOWN), errors.Is(err, syscall.ENETDOWN), errors.Is(err, syscall.EADDRNOTAVAIL):
 		return Unreachable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.Is(err, syscall.ETIMEDOUT), errors.As(err, &netErr) && netErr.Timeout():
+		errors.Is(err, syscall.ETIMEDOUT), timedOut(err):
 		return Timeout
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return Closed
@@ -427,4 +646,16 @@ func classify(ctx context.Context, step Step, err error) Outcome {
 	// Anything else answered, but not as expected: a TLS alert, a
 	// malformed reply.
 	return Unexpected
+}
+
+// isType reports whether err's chain holds an E.
+func isType[E error](err error) bool {
+	_, ok := errors.AsType[E](err)
+	return ok
+}
+
+// timedOut reports whether err's chain holds a net.Error that timed out.
+func timedOut(err error) bool {
+	netErr, ok := errors.AsType[net.Error](err)
+	return ok && netErr.Timeout()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -265,7 +266,21 @@ func dnsServer(t *testing.T, zone map[string][]string) *net.Resolver {
 			m.Rcode = dns.RcodeNameError
 		case q.Question[0].Qtype == dns.TypeA:
 			for _, ip := range zone[name] {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.ParseIP(ip)})
+				if v4 := net.ParseIP(ip).To4(); v4 != nil {
+					m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: v4})
+				}
+			}
+		default: // "srv:PORT TARGET" and "txt:TEXT" records
+			for _, v := range zone[name] {
+				kind, rr, _ := strings.Cut(v, ":")
+				switch {
+				case kind == "srv" && q.Question[0].Qtype == dns.TypeSRV:
+					port, target, _ := strings.Cut(rr, " ")
+					p, _ := strconv.Atoi(port)
+					m.Answer = append(m.Answer, &dns.SRV{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: 1}, Port: uint16(p), Target: target})
+				case kind == "txt" && q.Question[0].Qtype == dns.TypeTXT:
+					m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 1}, Txt: []string{rr}})
+				}
 			}
 		}
 		w.WriteMsg(m)

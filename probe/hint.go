@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -20,8 +21,17 @@ import (
 func hint(t *Target, r Result) string {
 	k8s := t.Kubernetes
 	addr := t.Address()
-	if f := (*proto.Failure)(nil); errors.As(r.Err, &f) && f.Hint != "" {
+	if f, ok := errors.AsType[*proto.Failure](r.Err); ok && f.Hint != "" {
 		return f.Hint // the protocol knows better
+	}
+	if r.Finding != nil && r.Finding.Hint != "" {
+		return r.Finding.Hint // the Kubernetes API knows better
+	}
+	if r.Step == Cluster && r.Outcome != Canceled {
+		if r.Outcome == Forbidden {
+			return "the Kubernetes API denied this pod's service account: grant it read access in a Role (the chart: rbac.create=true); waiting will not fix this"
+		}
+		return "the Kubernetes API did not answer as it should: is the API server reachable from this pod (an egress NetworkPolicy to it, a proxy)?"
 	}
 	switch r.Outcome {
 	case NotFound:
@@ -32,13 +42,20 @@ func hint(t *Target, r Result) string {
 	case DNSError:
 		return fmt.Sprintf("the resolver failed for %q: is the DNS server (CoreDNS, the compose network's resolver) up and reachable?", t.host)
 	case Refused:
+		any, loopback := "0.0.0.0", "127.0.0.1"
+		if ap, err := netip.ParseAddrPort(r.Addr); err == nil && ap.Addr().Is6() && !ap.Addr().Is4In6() {
+			any, loopback = "[::]", "::1"
+		}
 		switch {
 		case r.Step == Connect && t.path != "":
+			if fi, err := os.Stat(t.path); err == nil && fi.Mode().Type() != os.ModeSocket {
+				return fmt.Sprintf("%s is not a socket but a %s: is the path right, and does the server create its socket there (it may have failed to, or another program wrote a file in its place)?", t.path, fileKind(fi.Mode()))
+			}
 			return fmt.Sprintf("nothing listens on %s: is the server started, and does it create its socket at this path?", t.path)
 		case k8s:
-			return fmt.Sprintf("nothing listens on %s: is the app started, listening on 0.0.0.0 (not 127.0.0.1), on the Service's targetPort, and does the Service have ready endpoints (kubectl get endpointslices)?", r.Addr)
+			return fmt.Sprintf("nothing listens on %s: is the app started, listening on %s (not %s), on the Service's targetPort, and does the Service have ready endpoints (kubectl get endpointslices)?", r.Addr, any, loopback)
 		}
-		return fmt.Sprintf("nothing listens on %s: is the server started, listening on 0.0.0.0 rather than 127.0.0.1 only, and is port %s the right one?", r.Addr, t.port)
+		return fmt.Sprintf("nothing listens on %s: is the server started, listening on %s rather than %s only, and is port %s the right one?", r.Addr, any, loopback, t.port)
 	case Timeout, Unreachable:
 		if r.Step == Resolve {
 			return fmt.Sprintf("no answer from the DNS server for %q: is the resolver reachable, or does a firewall drop DNS (port 53)?", t.host)
@@ -51,6 +68,10 @@ func hint(t *Target, r Result) string {
 			if family, ok := oneFamily(r.Addrs); ok && errors.Is(r.Err, syscall.ENETUNREACH) && !isIP(t.host) && !routed(family) {
 				other := map[string]string{"IPv6": "IPv4 (A)", "IPv4": "IPv6 (AAAA)"}[family]
 				return fmt.Sprintf("%q has only %s addresses and this host has no route to %s: give the name %s addresses too, or this host %s (dual-stack)", t.host, family, family, other, family)
+			}
+			var burst *burstError
+			if r.Outcome == Timeout && errors.As(r.Err, &burst) {
+				return fmt.Sprintf("%s got no answer while depprobe itself had %d connects under way: a burst that size can overflow the server's accept queue or the network's, which drops SYNs like a firewall; if only some of many targets time out, that is the likely cause (spread the targets over several depprobe processes, or raise DEPPROBE_ATTEMPT_TIMEOUT so that the SYN's retransmission is waited for)", r.Addr, burst.inFlight)
 			}
 			overloaded := ""
 			if r.Outcome == Timeout {
@@ -110,6 +131,19 @@ func oneFamily(addrs []string) (string, bool) {
 	return family, family != ""
 }
 
+// fileKind names what a path that is not a socket is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "regular file"
+	case m.Type()&os.ModeNamedPipe != 0:
+		return "named pipe"
+	}
+	return "file of mode " + m.Type().String()
+}
+
 func isIP(host string) bool { _, err := netip.ParseAddr(host); return err == nil }
 
 // routed reports whether this host has a route for the family beyond its
@@ -163,6 +197,22 @@ func certHint(t *Target, err error) string {
 	case now.Before(cert.NotBefore):
 		validity = "not valid before " + cert.NotBefore.UTC().Format(time.DateOnly)
 	}
-	return fmt.Sprintf("the certificate is for [%s], %s, issued by %q; wanted %q: fix servername=, or set ca= to the CA that signed it; waiting will not fix this",
-		strings.Join(names, ", "), validity, cert.Issuer.CommonName, want)
+	facts := fmt.Sprintf("the certificate is for [%s], %s, issued by %q", strings.Join(names, ", "), validity, cert.Issuer.CommonName)
+	var (
+		uaErr  x509.UnknownAuthorityError
+		invErr x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("%s; wanted %q: the names do not match: fix servername= (or the URL's host); waiting will not fix this", facts, want)
+	case errors.As(err, &invErr) && invErr.Reason == x509.Expired:
+		return fmt.Sprintf("%s: renew it (or fix this host's clock); waiting will not fix this", facts)
+	case errors.As(err, &uaErr):
+		signer := "an authority this host does not trust"
+		if cert.Issuer.String() == cert.Subject.String() {
+			signer = "itself (self-signed), which this host does not trust"
+		}
+		return fmt.Sprintf("%s: it is signed by %s: set ca= to the PEM of the CA that signed it (for a self-signed one, the certificate itself); waiting will not fix this", facts, signer)
+	}
+	return fmt.Sprintf("%s; wanted %q: set ca= to the CA that signed it, or fix servername=; waiting will not fix this", facts, want)
 }

@@ -84,11 +84,21 @@ func TestPostgresStandbyNotReady(t *testing.T) {
 	}
 	chown(t, signal, "postgres")
 	addr, _ = startPostgres(t, dir, "hot_standby=off")
+	// "starting up" until recovery has begun, then "not accepting
+	// connections" for good.
+	eventually(t, 30*time.Second, "the standby in recovery", func() bool {
+		r = attempt(t, target(t, "postgres://"+addr), 2*time.Second)
+		return strings.Contains(r.Diagnosis(), "not accepting connections")
+	})
 	for range 3 { // it stays so: a state, not a moment of start-up
 		r = attempt(t, target(t, "postgres://"+addr), 2*time.Second)
 		checkResult(t, r, probe.Protocol, probe.NotReady)
 	}
-	checkText(t, r, "not accepting connections", "57P03", "standby", "hot_standby")
+	checkText(t, r, "not accepting connections", "57P03", "standby", "hot_standby=off",
+		"accepts no connection for as long as it is a standby", "promoted", "hot_standby=on")
+	if strings.Contains(r.Hint, "wait for it") {
+		t.Errorf("Hint = %q: a standby without hot_standby never becomes ready by waiting alone", r.Hint)
+	}
 }
 
 func TestMySQLReady(t *testing.T) {
@@ -590,6 +600,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	urls = append(urls, "memcached://user:"+secret+"@"+startMemcached(t, "-Y", mcAuth))
+	ferret := startFerretDB(t, "--test-enable-new-auth", "--setup-database=app", "--setup-username=user", "--setup-password=other")
+	urls = append(urls, "mongodb://user:"+secret+"@"+ferret+"/app", "mongodb://user:"+secret+"@"+refusedAddr(t)+","+ferret+"/app?authSource=app")
 	_, kafkaAddrs := kafkaCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "user", "other"))
 	urls = append(urls, "kafka://user:"+secret+"@"+kafkaAddrs[0], "kafka://user:"+secret+"@"+refusedAddr(t)+","+refusedAddr(t))
 	for _, u := range urls {
@@ -639,7 +651,7 @@ func FuzzProtocolReplies(f *testing.F) {
 			c.Write(reply)
 			c.Close()
 		})
-		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached", "kafka"} {
+		for _, scheme := range []string{"postgres", "mysql", "redis", "amqp", "nats", "mqtt", "grpc", "memcached", "kafka", "mongodb"} {
 			r := attempt(t, target(t, scheme+"://"+ln.Addr().String()), 2*time.Second)
 			if r.Ready() && len(reply) == 0 {
 				t.Errorf("%s: ready on an empty reply", scheme)

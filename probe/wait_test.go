@@ -20,11 +20,13 @@ import (
 )
 
 // fakeTimer fires at once and records the waits it was asked for, so that
-// retry tests run in milliseconds and can check the backoff.
+// retry tests run in milliseconds and can check the backoff. Its clock
+// is real time plus every wait so far, as if they had been slept.
 type fakeTimer struct {
-	mu    sync.Mutex
-	waits []time.Duration
-	c     chan time.Time
+	mu     sync.Mutex
+	waits  []time.Duration
+	passed time.Duration
+	c      chan time.Time
 }
 
 func newFakeTimer() *fakeTimer { return &fakeTimer{c: make(chan time.Time, 1)} }
@@ -32,8 +34,15 @@ func newFakeTimer() *fakeTimer { return &fakeTimer{c: make(chan time.Time, 1)} }
 func (f *fakeTimer) Start(d time.Duration) {
 	f.mu.Lock()
 	f.waits = append(f.waits, d)
+	f.passed += d
 	f.mu.Unlock()
 	f.c <- time.Now()
+}
+
+func (f *fakeTimer) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Now().Add(f.passed)
 }
 func (f *fakeTimer) Stop()               {}
 func (f *fakeTimer) C() <-chan time.Time { return f.c }
@@ -322,5 +331,67 @@ func TestWaitFirstAttemptCutShort(t *testing.T) {
 	}
 	if r.Summary() != "not yet checked" {
 		t.Errorf("Summary() = %q, want not yet checked", r.Summary())
+	}
+}
+
+// TestCeiling: the backoff's ceiling is Max for the first Max/LateShare
+// of being unready (10 s at 100ms), then LateShare of that time, up to
+// Late; a Late of Max or less (or none) keeps it at Max.
+func TestCeiling(t *testing.T) {
+	ms, s := time.Millisecond, time.Second
+	for _, tc := range []struct {
+		late, unready, want time.Duration
+	}{
+		{400 * ms, 0, 100 * ms},
+		{400 * ms, 5 * s, 100 * ms},
+		{400 * ms, 10 * s, 100 * ms},
+		{400 * ms, 20 * s, 200 * ms},
+		{400 * ms, 35 * s, 350 * ms},
+		{400 * ms, 40 * s, 400 * ms},
+		{400 * ms, 5 * time.Minute, 400 * ms},
+		{0, time.Hour, 100 * ms},
+		{50 * ms, time.Hour, 100 * ms},
+	} {
+		b := probe.Backoff{Initial: 10 * ms, Max: 100 * ms, Late: tc.late, Multiplier: 2}
+		if got := b.Ceiling(tc.unready); got != tc.want {
+			t.Errorf("Backoff{Max: 100ms, Late: %s}.Ceiling(%s) = %s, want %s", tc.late, tc.unready, got, tc.want)
+		}
+	}
+}
+
+// TestWaitCeilingGrows: a target refused for a minute (of the fake
+// timer's clock) is tried every Max for 10 s, then ever less often, never
+// more than the ceiling allows, and every Late once the ceiling reached it.
+func TestWaitCeilingGrows(t *testing.T) {
+	began := time.Now()
+	timer := newFakeTimer()
+	p := policy(timer)
+	p.Backoff.Late = 400 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	start := timer.Now()
+	attempts := 0
+	probe.Wait(ctx, target(t, "tcp://"+refusedAddr(t)), p, func(probe.Result) {
+		if attempts++; timer.Now().Sub(start) > time.Minute {
+			cancel()
+		}
+	})
+	var passed time.Duration // the fake clock's time at each wait, less the real time the test took
+	for i, w := range timer.Waits() {
+		if most := p.Backoff.Ceiling(passed + time.Since(began)); w > most {
+			t.Errorf("wait %d after %s = %s, more than the ceiling %s", i, passed, w, most)
+		}
+		if passed < 10*time.Second && w > p.Backoff.Max {
+			t.Errorf("wait %d after %s = %s, more than Max in the first 10 s", i, passed, w)
+		}
+		if passed > 41*time.Second && w != p.Backoff.Late {
+			t.Errorf("wait %d after %s = %s, want Late (%s)", i, passed, w, p.Backoff.Late)
+		}
+		passed += w
+	}
+	// 10 s at 10/s, then 100·ln(4) while the ceiling grows from 100ms to
+	// 400ms (10–40 s), then 20 s at 2.5/s: about 290.
+	if attempts < 270 || attempts > 300 {
+		t.Errorf("%d attempts in a minute, want about 290", attempts)
 	}
 }

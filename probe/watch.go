@@ -11,7 +11,9 @@ import (
 // another policy, and never gives up because of the dependency:
 //
 //   - while t is not ready, attempts follow p's backoff, like Wait's
-//     (CostlyFactor times longer after a costly outcome);
+//     (CostlyFactor times longer after a costly outcome), whose ceiling
+//     grows with the time t has been unready (Backoff.Ceiling) and starts
+//     over when t was ready in between;
 //   - while t is ready, it is probed again every interval;
 //   - when waiting rarely helps, after a fatal outcome (cert_invalid,
 //     auth_failed: a rotated certificate or Secret may still fix it) or
@@ -31,11 +33,20 @@ func Watch(ctx context.Context, t *Target, p Policy, interval time.Duration, obs
 		switch {
 		case r.Ready():
 			return decision{ready: true, slow: true}
-		case r.Outcome.Fatal():
+		case r.Fatal():
 			return decision{slow: true}
 		}
 		return decision{slow: p.MaxTimeouts > 0 && streak >= p.MaxTimeouts}
 	})
+}
+
+// AttemptLimit is the time limit of one attempt of t: its
+// attempt_timeout=, else def.
+func (t *Target) AttemptLimit(def time.Duration) time.Duration {
+	if t.AttemptTimeout > 0 {
+		return t.AttemptTimeout
+	}
+	return def
 }
 
 // attemptOnce runs one attempt under its own deadline (none when limit is 0).
@@ -74,3 +85,5 @@ func (r *realTimer) Stop() {
 }
 
 func (r *realTimer) C() <-chan time.Time { return r.t.C }
+
+func (r *realTimer) Now() time.Time { return time.Now() }

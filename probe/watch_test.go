@@ -55,6 +55,51 @@ func TestWatchRefusedReadyDown(t *testing.T) {
 	}
 }
 
+// TestWatchCeilingStartsOver: a target unready for long is tried every
+// Late; once it was ready in between, a new failure starts the backoff
+// and its ceiling over, so that it is noticed again within Max.
+func TestWatchCeilingStartsOver(t *testing.T) {
+	addr := refusedAddr(t)
+	timer := newFakeTimer()
+	p := policy(timer)
+	p.Backoff.Late = 400 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	start := timer.Now()
+	var (
+		ln      net.Listener
+		upAt    = -1
+		outcome []probe.Outcome
+	)
+	probe.Watch(ctx, target(t, "tcp://"+addr), p, interval, func(r probe.Result) {
+		outcome = append(outcome, r.Outcome)
+		n := len(outcome)
+		switch {
+		case upAt < 0 && timer.Now().Sub(start) > time.Minute: // the dependency comes after a minute
+			var err error
+			if ln, err = net.Listen("tcp", addr); err != nil {
+				t.Fatalf("listen again on %s: %v", addr, err)
+			}
+			upAt = n
+		case upAt > 0 && n == upAt+1: // ready; then it goes away
+			ln.Close()
+		case upAt > 0 && n == upAt+8:
+			cancel()
+		}
+	})
+	waits := timer.Waits()
+	if len(waits) < 10 || upAt < 0 {
+		t.Fatalf("%d waits, dependency up after attempt %d", len(waits), upAt)
+	}
+	ms := time.Millisecond
+	if got := waits[upAt-2]; got != 400*ms {
+		t.Errorf("last wait before the dependency came = %s, want Late (400ms)", got)
+	}
+	if got, want := waits[upAt:], []time.Duration{interval, 10 * ms, 20 * ms, 40 * ms, 80 * ms, 100 * ms, 100 * ms}; !slices.Equal(got, want) {
+		t.Errorf("waits after it was ready = %v, want %v (the backoff and its ceiling start over)", got, want)
+	}
+}
+
 // TestWatchTimeoutsSlowDown: where Wait would give up after MaxTimeouts
 // timeouts, Watch keeps going at one attempt per interval.
 func TestWatchTimeoutsSlowDown(t *testing.T) {

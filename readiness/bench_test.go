@@ -112,3 +112,37 @@ func BenchmarkReadyzLoopback(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMetrics100 renders /metrics afresh for 100 ready targets whose
+// loops have each observed an attempt or more (step histograms included):
+// what one scrape costs when no other scraper shared its page.
+func BenchmarkMetrics100(b *testing.B) {
+	lines := make([]string, benchTargets)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("t%03d=tcp://%s", i, listening(b))
+	}
+	c := fast()
+	c.Interval = 5 * time.Second
+	c.MetricsMaxAge = -1 // every scrape renders
+	m, err := readiness.New(targets(b, lines...), c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	eventually(b, "every target ready", m.Ready)
+	h := m.Handler()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	var size int
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("GET /metrics = %d", w.Code)
+		}
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/page")
+}

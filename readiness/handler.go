@@ -72,6 +72,9 @@ type TargetJSON struct {
 	Steps               []StepJSON `json:"steps"` // the last attempt's steps, in order; empty before it ends
 	Hint                string     `json:"hint"`
 	Error               string     `json:"error"`
+	// Cause is what the Kubernetes API found, in a pod: "pods_not_ready",
+	// "job_failed", …; empty when it found nothing or was not asked.
+	Cause string `json:"cause,omitempty"`
 }
 
 // StepJSON is one step of an attempt in the JSON form: the step, the
@@ -106,6 +109,9 @@ func targetJSON(s State) TargetJSON {
 	if !s.Probed {
 		j.Error = "not probed yet"
 	}
+	if f := s.Last.Finding; f != nil && !s.Ready {
+		j.Cause = f.Cause
+	}
 	if !s.LastSuccess.IsZero() {
 		t := s.LastSuccess.UTC()
 		j.LastSuccess = &t
@@ -114,17 +120,29 @@ func targetJSON(s State) TargetJSON {
 }
 
 // line is a target's line in /readyz: "[+]db ok", "[-]cache failed: connect refused".
-func line(s State) string {
+// verbose adds what the Kubernetes API found: "[-]cache failed: connect
+// refused, pods_not_ready: Service "cache" selects 1 pod (app=cache), none
+// ready: …".
+func line(s State, verbose bool) string {
 	var b strings.Builder
 	if s.Ready {
 		b.WriteString("[+]" + s.Name + " ok")
 	} else {
-		b.WriteString("[-]" + s.Name + " failed: " + s.Summary())
+		b.WriteString("[-]" + s.Name + " failed: " + why(s, verbose))
 	}
 	if s.Optional {
 		b.WriteString(" (optional)")
 	}
 	return b.String()
+}
+
+// why is the few words of a target's failed line; verbose adds what the
+// Kubernetes API found.
+func why(s State, verbose bool) string {
+	if f := s.Last.Finding; verbose && f != nil {
+		return s.Summary() + ": " + f.Text
+	}
+	return s.Summary()
 }
 
 func (m *Monitor) readyz(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +154,7 @@ func (m *Monitor) readyz(w http.ResponseWriter, r *http.Request) {
 	states := m.States()
 	checks := make([]check, len(states))
 	for i, s := range states {
-		checks[i] = check{name: s.Name, ok: s.Ready, why: s.Summary(), optional: s.Optional}
+		checks[i] = check{name: s.Name, ok: s.Ready, why: why(s, verbose(r)), optional: s.Optional}
 	}
 	if wantsJSON(r) {
 		ready, unknown := verdict(checks, ex)
@@ -265,7 +283,7 @@ func (m *Monitor) readyzTarget(w http.ResponseWriter, r *http.Request) {
 	case s.Ready && !verbose(r):
 		writeText(w, code, "ok\n")
 	default:
-		writeText(w, code, line(s)+"\n")
+		writeText(w, code, line(s, verbose(r))+"\n")
 	}
 }
 

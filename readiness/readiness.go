@@ -135,14 +135,15 @@ func New(targets []*probe.Target, c Config) (*Monitor, error) {
 
 // staleAfter is how long a loop may stay silent before /livez calls it
 // stuck: three times the longest a healthy loop can take between two
-// attempts' ends (the longest wait, jittered, plus one attempt). Without an
+// attempts' ends (the longest wait, jittered, plus one attempt; the
+// backoff's ceiling grows up to Backoff.Late). Without an
 // attempt time limit an attempt may last as long as the dependency keeps
 // it, so no loop is ever called stuck.
 func staleAfter(c Config) time.Duration {
 	if c.Policy.AttemptTimeout <= 0 {
 		return 0
 	}
-	longest := max(c.Interval, time.Duration(probe.CostlyFactor)*c.Policy.Backoff.Max)
+	longest := max(c.Interval, time.Duration(probe.CostlyFactor)*max(c.Policy.Backoff.Max, c.Policy.Backoff.Late))
 	longest = time.Duration(float64(longest) * (1 + c.Policy.Backoff.Jitter))
 	return 3 * (longest + c.Policy.AttemptTimeout)
 }

@@ -539,6 +539,39 @@ func BenchmarkReadyz(b *testing.B) {
 	}
 }
 
+// explainer is a probe.API whose cluster step always finds crashing pods.
+type explainer struct{}
+
+func (explainer) Explain(context.Context, probe.Result) (probe.Finding, bool) {
+	return probe.Finding{Cause: "pods_not_ready", Object: "service/db", Text: `Service "db" selects 1 pod (app=db), none ready: pod "db-0" is in CrashLoopBackOff`, Hint: "kubectl -n app logs db-0 --previous"}, true
+}
+
+func (explainer) Check(context.Context, probe.Object) (probe.Finding, error) {
+	return probe.Finding{}, nil
+}
+
+// TestReadyzCluster: in a pod, /readyz?verbose and the JSON form say what
+// the Kubernetes API found; plain /readyz stays one short line.
+func TestReadyzCluster(t *testing.T) {
+	ts := targets(t, "db=tcp://"+refusedAddr(t))
+	ts[0].API = explainer{}
+	m, base, _ := monitor(t, ts, fast())
+	eventually(t, "db probed", func() bool { return m.States()[0].Probed })
+	_, body, _ := get(t, base+"/readyz?verbose")
+	if want := `[-]db failed: connect refused, pods_not_ready: Service "db" selects 1 pod (app=db), none ready: pod "db-0" is in CrashLoopBackOff` + "\n"; !strings.Contains(body, want) {
+		t.Errorf("/readyz?verbose = %q, want the line %q", body, want)
+	}
+	_, body, _ = get(t, base+"/readyz")
+	if want := "[-]db failed: connect refused, pods_not_ready\n"; !strings.Contains(body, want) {
+		t.Errorf("/readyz = %q, want the line %q", body, want)
+	}
+	_, body, _ = get(t, base+"/readyz/db", "Accept", "application/json")
+	var one readiness.TargetJSON
+	if err := json.Unmarshal([]byte(body), &one); err != nil || one.Cause != "pods_not_ready" || one.Hint != "kubectl -n app logs db-0 --previous" {
+		t.Errorf("GET /readyz/db as JSON = %s (%v), want cause pods_not_ready and the API's hint", body, err)
+	}
+}
+
 // TestStepsJSON: the JSON form gives the last attempt's steps as objects.
 func TestStepsJSON(t *testing.T) {
 	_, base, _ := monitor(t, targets(t, "down=tcp://"+refusedAddr(t)), fast())

@@ -17,9 +17,12 @@ import (
 )
 
 // execToExit: one tcp target already listening on loopback; time from
-// exec to exit 0.
+// exec to exit 0, CPU (user+sys) and minor page faults. depprobe runs in
+// pairs with bench/dialer (a static Go program that only dials), in an
+// order that alternates, so that both see the same machine; the budget is
+// the median of the pairs' ratios. The other tools run n times each.
 func (b *bench) execToExit(ctx context.Context, scale int) {
-	n := pick(scale, 3, 20)
+	n := pick(scale, 5, 40)
 	port := b.freePort()
 	l, err := listen(port)
 	if err != nil {
@@ -27,29 +30,75 @@ func (b *bench) execToExit(ctx context.Context, scale int) {
 		return
 	}
 	defer l.Close()
-	r := row{figure: fmt.Sprintf("exec → exit 0, 1 tcp target already up on loopback (n=%d)", n), cells: map[string]string{}, budget: "≤ 5 ms median"}
-	for _, name := range toolOrder {
-		t := b.tools[name]
-		var ds []float64
-		fails := 0
-		for i := 0; i < n && ctx.Err() == nil; i++ {
-			p, err := b.launch(t.argv("127.0.0.1", port, 0), nil, nil)
-			if err != nil {
-				fails++
-				continue
-			}
-			if !p.wait(ctx, 10*time.Second) || p.exitCode() != 0 {
-				fails++
-				continue
-			}
-			ds = append(ds, ms(p.elapsed()))
+	type sample struct{ wall, cpu, faults float64 }
+	once := func(argv []string) (sample, bool) {
+		p, err := b.launch(argv, nil, nil)
+		if err != nil {
+			return sample{}, false
 		}
-		r.cells[name] = cell(ds, fails, "ms")
-		if name == depprobe {
-			r.met = metIf(ds, func(m float64) bool { return m <= 5 })
+		if !p.wait(ctx, 10*time.Second) || p.exitCode() != 0 {
+			return sample{}, false
+		}
+		cpu, _ := p.usage()
+		return sample{ms(p.elapsed()), ms(cpu), float64(p.minorFaults())}, true
+	}
+	wall := row{figure: fmt.Sprintf("exec → exit 0, 1 tcp target already up on loopback: wall (n=%d; depprobe in pairs with a bare Go dialer)", n), cells: map[string]string{}, budget: "≤ 1.3× the dialer (median of the pairs' ratios)"}
+	cpu := row{figure: "exec → exit 0: CPU (user+sys), same runs", cells: map[string]string{}, budget: "≤ 1.3× the dialer"}
+	faults := row{figure: "exec → exit 0: minor page faults, same runs", cells: map[string]string{}, budget: "—"}
+	// depprobe and the dialer, in pairs.
+	dialer := []string{b.o.dialer, fmt.Sprintf("127.0.0.1:%d", port)}
+	dp := b.tools[depprobe].argv("127.0.0.1", port, 0)
+	var d, y [3][]float64 // depprobe's and the dialer's wall, cpu, faults
+	var ratio [2][]float64
+	fails := 0
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		var a, z sample
+		var okA, okZ bool
+		if i%2 == 0 {
+			a, okA = once(dp)
+			z, okZ = once(dialer)
+		} else {
+			z, okZ = once(dialer)
+			a, okA = once(dp)
+		}
+		if !okA || !okZ {
+			fails++
+			continue
+		}
+		for k, v := range [3][2]float64{{a.wall, z.wall}, {a.cpu, z.cpu}, {a.faults, z.faults}} {
+			d[k], y[k] = append(d[k], v[0]), append(y[k], v[1])
+		}
+		ratio[0] = append(ratio[0], a.wall/z.wall)
+		if z.cpu > 0 {
+			ratio[1] = append(ratio[1], a.cpu/z.cpu)
 		}
 	}
-	b.add(r)
+	paired := func(k int, unit string) string {
+		c := cell(d[k], fails, unit) + "; dialer " + cell(y[k], 0, unit)
+		if k < 2 {
+			c += "; ratio " + cell(ratio[k], 0, "×")
+		}
+		return c
+	}
+	wall.cells[depprobe], cpu.cells[depprobe], faults.cells[depprobe] = paired(0, "ms"), paired(1, "ms"), paired(2, "")
+	wall.met = metIf(ratio[0], func(m float64) bool { return m <= 1.3 })
+	cpu.met = metIf(ratio[1], func(m float64) bool { return m <= 1.3 })
+	for _, name := range toolOrder[1:] {
+		var s [3][]float64
+		fails := 0
+		for i := 0; i < pick(scale, 3, 20) && ctx.Err() == nil; i++ {
+			x, ok := once(b.tools[name].argv("127.0.0.1", port, 0))
+			if !ok {
+				fails++
+				continue
+			}
+			s[0], s[1], s[2] = append(s[0], x.wall), append(s[1], x.cpu), append(s[2], x.faults)
+		}
+		wall.cells[name], cpu.cells[name], faults.cells[name] = cell(s[0], fails, "ms"), cell(s[1], fails, "ms"), cell(s[2], fails, "")
+	}
+	b.add(wall)
+	b.add(cpu)
+	b.add(faults)
 }
 
 // reaction: the listener starts D seconds after the tool, D uniform in

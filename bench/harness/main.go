@@ -28,6 +28,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,22 +48,26 @@ var toolOrder = []string{depprobe, waitForIt, ncLoop, waitOn, waitPort}
 
 type options struct {
 	depprobe string // the static depprobe binary
+	dialer   string // bench/dialer, built as depprobe is: the start-up yardstick
 	node     string // bench/.node: <tool>/node_modules/.bin/<tool>
 	tag      string // prefix of the namespaces and the nft table
 	out      string // results.md
 	quick    bool   // few runs: to try the harness, not to quote
+	only     string // comma-separated step names: run only these
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.depprobe, "depprobe", "", "path of the depprobe binary to measure (static, stripped)")
+	flag.StringVar(&o.dialer, "dialer", "", "path of bench/dialer built as depprobe is (static, stripped): start-up is measured against it")
 	flag.StringVar(&o.node, "node", "bench/.node", "directory holding wait-on/ and wait-port/ npm installs")
 	flag.StringVar(&o.tag, "tag", fmt.Sprintf("dpb%d", os.Getpid()), "name prefix of the netns and nft table this run creates (≤ 8 characters)")
 	flag.StringVar(&o.out, "out", "bench/results.md", "where to write the markdown results")
 	flag.BoolVar(&o.quick, "quick", false, "few runs, short durations: to try the harness")
+	flag.StringVar(&o.only, "only", "", "run only these steps (comma-separated names as the harness prints them, e.g. startup,serve)")
 	flag.Parse()
-	if o.depprobe == "" {
-		fmt.Fprintln(os.Stderr, "harness: -depprobe is required")
+	if o.depprobe == "" || o.dialer == "" {
+		fmt.Fprintln(os.Stderr, "harness: -depprobe and -dialer are required")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -114,15 +120,19 @@ func run(ctx context.Context, o options) error {
 		name string
 		f    func(context.Context, int)
 	}{
-		{"exec → exit 0", b.execToExit},
+		{"startup", b.execToExit},
 		{"reaction", b.reaction},
-		{"steady state", b.steadyState},
-		{"cpu and rss", b.cpuAndRSS},
-		{"dropped SYNs", b.droppedSYN},
-		{"binary size", func(context.Context, int) { b.binarySize() }},
+		{"steady", b.steadyState},
+		{"cpu", b.cpuAndRSS},
+		{"dropped", b.droppedSYN},
+		{"long", b.long},
+		{"size", func(context.Context, int) { b.binarySize() }},
 		{"serve", b.serve},
 	}
 	for _, s := range steps {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.name) {
+			continue
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -99,6 +99,17 @@ func (p *proc) usage() (cpu time.Duration, maxRSS int64) {
 	return cpu, ru.Maxrss * 1024
 }
 
+// minorFaults is the minor page faults of the process and of the
+// descendants it waited for: pages touched for the first time, the main
+// cost of starting a bigger binary.
+func (p *proc) minorFaults() int64 {
+	ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return ru.Minflt
+}
+
 func (b *bench) cleanup() {
 	b.procs.Range(func(_, v any) bool {
 		v.(*proc).kill()

@@ -114,8 +114,12 @@ func num(x float64, unit string) string {
 	default:
 		s = fmt.Sprintf("%.2f", x)
 	}
-	if unit != "" {
-		s += " " + strings.TrimPrefix(unit, " ")
+	switch unit {
+	case "":
+	case "×":
+		s += unit
+	default:
+		s += " " + unit
 	}
 	return s
 }

@@ -8,22 +8,30 @@ import (
 	"sync"
 	"text/tabwriter"
 
+	"github.com/depprobe/depprobe/internal/kube"
 	"github.com/depprobe/depprobe/probe"
 )
 
 // check makes one attempt per target, all at once, and prints each
 // target's ladder. It returns errNotReady when any target is not ready.
-func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Writer) error {
+// In a pod, a cause that the targets share is printed first, with its
+// evidence.
+func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Writer, client *kube.Client) error {
 	results := make([]probe.Result, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() {
-			actx, cancel := context.WithTimeout(ctx, c.AttemptTimeout)
+			actx, cancel := context.WithTimeout(ctx, t.AttemptLimit(c.AttemptTimeout))
 			defer cancel()
 			results[i] = t.Probe(actx)
 		})
 	}
 	wg.Wait()
+	if oc, ok := newAnalyst(targets, client).analyze(ctx, results); ok {
+		for _, l := range oc.lines() {
+			fmt.Fprintln(stdout, l)
+		}
+	}
 	var unready, optional []string
 	for i, r := range results {
 		writeLadder(stdout, r, targets[i].Optional)
@@ -52,8 +60,12 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 //	✗ cache  redis://cache:6379  not ready: connect refused
 //	    ✓ resolve  cache               ok       812µs
 //	    ✗ connect  10.0.0.9:6379       refused  201µs
-//	    refused: connect to "cache:6379" (10.0.0.9:6379): connection refused
-//	    hint: nothing listens on 10.0.0.9:6379: ...
+//	    ✗ cluster  service/cache       pods_not_ready  9ms
+//	    refused: connect to "cache:6379" (10.0.0.9:6379): connection refused; Service "cache" selects ...
+//	    hint: the container keeps exiting: ...
+//
+// In a pod, the cluster step after a failed resolve or connect says in
+// its outcome column what the Kubernetes API found.
 //
 // An optional target's first line says so; it does not count.
 func writeLadder(w io.Writer, r probe.Result, optional bool) {
@@ -61,9 +73,12 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 	if optional {
 		name += " (optional)"
 	}
-	if r.Ready() {
+	switch {
+	case r.Down:
+		fmt.Fprintf(w, "✓ %s  %s  down, as until=down wants, in %s\n", name, r.URL, probe.RoundDuration(r.Duration))
+	case r.Ready():
 		fmt.Fprintf(w, "✓ %s  %s  ready in %s\n", name, r.URL, probe.RoundDuration(r.Duration))
-	} else {
+	default:
 		fmt.Fprintf(w, "✗ %s  %s  not ready: %s\n", name, r.URL, r.Summary())
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -76,7 +91,13 @@ func writeLadder(w io.Writer, r probe.Result, optional bool) {
 		if s.Step == probe.Resolve && s.Outcome == probe.OK && (len(s.Addrs) != 1 || s.Addrs[0] != addr) {
 			addr += " → " + strings.Join(s.Addrs, ", ")
 		}
-		fmt.Fprintf(tw, "    %s %s\t%s\t%s\t%s\n", mark, s.Step, addr, s.Outcome, probe.RoundDuration(s.Duration))
+		outcome := string(s.Outcome)
+		if s.Step == probe.Cluster && r.Step != probe.Cluster && r.Finding != nil {
+			// The cluster step explains a failed resolve or connect: its
+			// column says what it found.
+			outcome = r.Finding.Cause
+		}
+		fmt.Fprintf(tw, "    %s %s\t%s\t%s\t%s\n", mark, s.Step, addr, outcome, probe.RoundDuration(s.Duration))
 	}
 	tw.Flush()
 	if !r.Ready() {

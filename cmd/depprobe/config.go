@@ -25,13 +25,16 @@ type config struct {
 	AttemptTimeout    time.Duration `env:"DEPPROBE_ATTEMPT_TIMEOUT" envDefault:"2s" help:"time limit of one attempt, all steps together"`
 	MaxTimeouts       int           `env:"DEPPROBE_MAX_TIMEOUTS" envDefault:"3" help:"consecutive timed-out attempts of one target that make wait give up (serve: then one attempt per interval); 0 = never"`
 	BackoffInitial    time.Duration `env:"DEPPROBE_BACKOFF_INITIAL" envDefault:"10ms" help:"first wait between attempts of a target"`
-	BackoffMax        time.Duration `env:"DEPPROBE_BACKOFF_MAX" envDefault:"100ms" help:"longest wait between attempts after a refused connect (5x after a costly not_ready)"`
+	BackoffMax        time.Duration `env:"DEPPROBE_BACKOFF_MAX" envDefault:"100ms" help:"longest wait between attempts after a refused connect (5x after a costly not_ready) while a target has been unready for less than 100 times this"`
+	BackoffLate       time.Duration `env:"DEPPROBE_BACKOFF_LATE" helpDefault:"400ms, serve 800ms" help:"then the longest wait grows as 1% of the time the target has been unready, up to this"`
 	BackoffMultiplier float64       `env:"DEPPROBE_BACKOFF_MULTIPLIER" envDefault:"2" help:"each wait is this many times the one before"`
 	BackoffJitter     float64       `env:"DEPPROBE_BACKOFF_JITTER" envDefault:"0.1" help:"randomize each wait by this fraction (0 to 1)"`
 	Interval          time.Duration `env:"DEPPROBE_INTERVAL" envDefault:"5s" help:"serve: period between attempts of a target that is ready"`
 	Listen            string        `env:"DEPPROBE_LISTEN" envDefault:":3377" help:"serve: address of /readyz, /livez and /metrics"`
 	LogFormat         string        `env:"DEPPROBE_LOG_FORMAT" envDefault:"json" help:"json or text"`
 	LogLevel          string        `env:"DEPPROBE_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	KubeEvents        bool          `env:"DEPPROBE_KUBE_EVENTS" envDefault:"false" help:"in a pod: publish the verdict as Events on this pod"`
+	PodName           string        `env:"DEPPROBE_POD_NAME" help:"in a pod: its name (from metadata.name); default: HOSTNAME"`
 	TerminationLog    string        `env:"DEPPROBE_TERMINATION_LOG" envDefault:"/dev/termination-log" help:"wait writes why it gave up here, for kubectl describe pod; written only if it exists when it is the default"`
 }
 
@@ -64,6 +67,9 @@ func loadConfig(environ map[string]string) (config, error) {
 	check(c.MaxTimeouts >= 0, "DEPPROBE_MAX_TIMEOUTS", c.MaxTimeouts, "must not be negative (0 = never give up on timeouts)")
 	check(c.BackoffInitial > 0, "DEPPROBE_BACKOFF_INITIAL", c.BackoffInitial, "must be more than 0")
 	check(c.BackoffMax >= c.BackoffInitial, "DEPPROBE_BACKOFF_MAX", c.BackoffMax, fmt.Sprintf("must be at least DEPPROBE_BACKOFF_INITIAL (%s)", c.BackoffInitial))
+	if v, set := environ["DEPPROBE_BACKOFF_LATE"]; set && !failed["DEPPROBE_BACKOFF_LATE"] {
+		check(v != "" && c.BackoffLate >= c.BackoffMax, "DEPPROBE_BACKOFF_LATE", v, fmt.Sprintf("must be at least DEPPROBE_BACKOFF_MAX (%s)", c.BackoffMax))
+	}
 	check(c.BackoffMultiplier >= 1, "DEPPROBE_BACKOFF_MULTIPLIER", c.BackoffMultiplier, "must be at least 1")
 	check(c.BackoffJitter >= 0 && c.BackoffJitter < 1, "DEPPROBE_BACKOFF_JITTER", c.BackoffJitter, "must be from 0 up to (not including) 1")
 	check(c.Interval > 0, "DEPPROBE_INTERVAL", c.Interval, "must be more than 0")
@@ -95,14 +101,46 @@ func describeParseError(err error, environ map[string]string) (string, error) {
 	return name, fmt.Errorf("%s=%q: %v", name, value, pe.Err)
 }
 
+// The defaults of DEPPROBE_BACKOFF_LATE, by command (docs/performance.md
+// shows the arithmetic).
+const (
+	// waitLate keeps wait's reaction to a dependency that comes after a
+	// minute near 200 ms (half a wait, on average), and a refused target's
+	// attempts at 2.5 a second once it has been down for 40 s.
+	waitLate = 400 * time.Millisecond
+	// serveLate keeps a flip from down to up visible on /readyz within
+	// 1 s (800 ms + 10% jitter + the attempt), at 1.25 attempts a second
+	// per refused target once down for 80 s.
+	serveLate = 800 * time.Millisecond
+)
+
+// forCommand fills in what the variables left to the command: the late
+// ceiling of the backoff.
+func (c config) forCommand(cmd string) config {
+	if c.BackoffLate == 0 {
+		c.BackoffLate = waitLate
+		if cmd == "serve" {
+			c.BackoffLate = serveLate
+		}
+	}
+	return c
+}
+
+// describeBackoff is the backoff as the first log line shows it.
+func (c config) describeBackoff() string {
+	return fmt.Sprintf("%s..%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffLate, c.BackoffMultiplier, c.BackoffJitter)
+}
+
 // policy is the retry policy the variables describe.
 func (c config) policy() probe.Policy {
 	return probe.Policy{
+		Coalesce:       true,
 		AttemptTimeout: c.AttemptTimeout,
 		MaxTimeouts:    c.MaxTimeouts,
 		Backoff: probe.Backoff{
 			Initial:    c.BackoffInitial,
 			Max:        c.BackoffMax,
+			Late:       c.BackoffLate,
 			Multiplier: c.BackoffMultiplier,
 			Jitter:     c.BackoffJitter,
 		},
@@ -171,6 +209,9 @@ func writeVariables(w io.Writer) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		def, ok := f.Tag.Lookup("envDefault")
+		if !ok {
+			def, ok = f.Tag.Lookup("helpDefault") // the command's own
+		}
 		if !ok {
 			def = "(none)"
 		}

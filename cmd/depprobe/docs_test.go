@@ -82,6 +82,8 @@ func TestVariablesTable(t *testing.T) {
 		def := ""
 		if d, ok := f.Tag.Lookup("envDefault"); ok {
 			def = "`" + d + "`"
+		} else if d, ok := f.Tag.Lookup("helpDefault"); ok {
+			def = "`" + d + "`"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", f.Tag.Get("env"), def, strings.ReplaceAll(f.Tag.Get("help"), "|", `\|`))
 	}

@@ -42,7 +42,13 @@ configuration or command line; after wait -- COMMAND, the command's own, or
 // writeSchemes lists every scheme with its default port, when it is ready
 // and its options with their help, from probe's scheme table.
 func writeSchemes(w io.Writer) {
-	fmt.Fprintf(w, "schemes (each also takes optional=%s):\n", probe.OptionalHelp)
+	fmt.Fprintln(w, "every scheme takes:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, o := range probe.CommonOptions() {
+		fmt.Fprintf(tw, "      %s=\t%s\n", o.Name, o.Help)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "schemes:")
 	for _, d := range probe.SchemeDocs() {
 		names := make([]string, len(d.Schemes))
 		for i, s := range d.Schemes {

@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	}
 	var errs []error
 	c, err := loadConfig(env)
+	c = c.forCommand(cmd)
 	errs = append(errs, err)
 	targets, err := c.targets(rest, env["KUBERNETES_SERVICE_HOST"] != "")
 	errs = append(errs, err)
@@ -130,17 +131,22 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 			commandPath = path
 		}
 	}
+	log := newLogger(c, stderr)
+	client, why := inCluster(env, log)
+	if client != nil {
+		defer client.Close()
+	}
+	errs = append(errs, attachCluster(client, why, targets, log))
 	if err := errors.Join(errs...); err != nil {
 		return usage(stderr, err)
 	}
-	log := newLogger(c, stderr)
 	switch cmd {
 	case "check":
-		return check(ctx, c, targets, stdout)
+		return check(ctx, c, targets, stdout, client)
 	case "serve":
 		return serve(ctx, c, targets, log)
 	}
-	if err := wait(ctx, c, targets, log); err != nil {
+	if err := wait(ctx, c, targets, log, client); err != nil {
 		return err
 	}
 	if command == nil {

@@ -24,14 +24,31 @@ func schemesTable() string {
 				ports = append(ports, p)
 			}
 		}
+		// The TLS options, the same for every TLS scheme, are named once:
+		// docs/schemes.md lists them.
+		var tlsSchemes []string
 		for _, o := range d.Options {
+			if o.TLS {
+				tlsSchemes = o.Schemes
+				continue
+			}
 			opt := "`" + o.Name + "=`"
 			if len(o.Schemes) < len(d.Schemes) {
 				opt += " (" + strings.Join(o.Schemes, ", ") + ")"
 			}
 			opts = append(opts, opt)
 		}
-		form := fmt.Sprintf("[%s](docs/schemes.md#%s)", d.Form, strings.Join(d.Schemes, "-"))
+		if tlsSchemes != nil {
+			opt := "[TLS options](docs/schemes.md#how-schemes-check)"
+			if len(tlsSchemes) < len(d.Schemes) {
+				opt += " (" + strings.Join(tlsSchemes, ", ") + ")"
+			}
+			opts = append(opts, opt)
+		}
+		// The heading's anchor, as GitHub makes it: "mongodb, mongodb+srv"
+		// is #mongodb-mongodbsrv.
+		anchor := strings.ReplaceAll(strings.Join(d.Schemes, "-"), "+", "")
+		form := fmt.Sprintf("[%s](docs/schemes.md#%s)", d.Form, anchor)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", form, orDash(strings.Join(ports, ", ")), d.Ready, orDash(strings.Join(opts, ", ")), d.ByHand)
 	}
 	return b.String()

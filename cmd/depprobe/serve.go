@@ -62,7 +62,7 @@ func serve(ctx context.Context, c config, targets []*probe.Target, log *slog.Log
 		slog.String("interval", c.Interval.String()),
 		slog.String("attempt_timeout", c.AttemptTimeout.String()),
 		slog.Int("max_timeouts", c.MaxTimeouts),
-		slog.String("backoff", fmt.Sprintf("%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffMultiplier, c.BackoffJitter)),
+		slog.String("backoff", c.describeBackoff()),
 	)
 	limited := newConnLimit(ln, maxConns)
 	srv := &http.Server{

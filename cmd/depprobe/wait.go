@@ -10,22 +10,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/kube"
 	"github.com/depprobe/depprobe/probe"
 )
 
 // wait probes every target concurrently until all are ready (nil), or
 // gives up: DEPPROBE_TIMEOUT, a target's fatal outcome or too many timeouts
 // (which end the whole wait: the app cannot start without that target), or
-// a signal. Giving up logs one ERROR line per unready target and writes the
-// termination message.
-func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logger) error {
+// a signal; in a pod, also a cause of all targets that the API makes
+// certain (a mesh proxy that cannot start before this wait ends). Giving
+// up logs one ERROR line per unready target, and the cause they share
+// first when there is one, and writes the termination message. With
+// DEPPROBE_KUBE_EVENTS, the verdict is published as Events on the pod
+// while the wait goes on.
+func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logger, client *kube.Client) error {
 	rep := probe.NewReporter(log, 0, nil) // elapsed counts from here
 	log.Info("waiting for dependencies",
 		slog.String("targets", describeTargets(targets)),
 		slog.String("timeout", c.Timeout.String()),
 		slog.String("attempt_timeout", c.AttemptTimeout.String()),
 		slog.Int("max_timeouts", c.MaxTimeouts),
-		slog.String("backoff", fmt.Sprintf("%s..%s x%g ±%g", c.BackoffInitial, c.BackoffMax, c.BackoffMultiplier, c.BackoffJitter)),
+		slog.String("backoff", c.describeBackoff()),
 	)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -42,19 +47,47 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		results             = make([]probe.Result, len(targets))
 		errs                = make([]error, len(targets))
 		wg, optWG, optFirst sync.WaitGroup
+		an                  = newAnalyst(targets, client)
+		pub                 *publisher
+		certain             struct {
+			sync.Mutex
+			cause *oneCause
+		}
 	)
+	if c.KubeEvents && client != nil {
+		pub = newPublisher(ctx, client, an, log)
+	}
+	// observe logs a result and reads every target's together: a cause
+	// that the API makes certain ends the wait.
+	observe := func(i int, r probe.Result) {
+		rep.Observe(ctx, r)
+		oc, ok := an.observe(ctx, i, r)
+		switch {
+		case ok && oc.certain:
+			certain.Lock()
+			if certain.cause == nil {
+				certain.cause = &oc
+				cancel()
+			}
+			certain.Unlock()
+		case ok:
+			pub.note("one cause: " + oc.text + " (" + strings.Join(oc.evidence, "; ") + ")")
+		case !r.Ready() && r.Outcome != probe.Canceled:
+			pub.note(r.Target + ": " + r.Diagnosis() + " (hint: " + r.Hint + ")")
+		}
+	}
 	for i, t := range targets {
 		if t.Optional {
 			optFirst.Add(1)
 			first := sync.OnceFunc(optFirst.Done)
 			optWG.Go(func() {
 				defer first()
-				probe.Wait(octx, t, c.policy(), func(r probe.Result) { rep.Observe(ctx, r); first() })
+				probe.Wait(octx, t, c.policy(), func(r probe.Result) { observe(i, r); first() })
 			})
 			continue
 		}
 		wg.Go(func() {
-			results[i], errs[i] = probe.Wait(wctx, t, c.policy(), func(r probe.Result) { rep.Observe(ctx, r) })
+			results[i], errs[i] = probe.Wait(wctx, t, c.policy(), func(r probe.Result) { observe(i, r) })
 			if errs[i] != nil && wctx.Err() == nil {
 				cancel() // this target cannot become ready: stop waiting for the others
 			}
@@ -74,6 +107,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 	}
 	if len(unready) == 0 {
 		log.Info("all dependencies ready", slog.Int("targets", len(targets)), slog.String("elapsed", elapsed.String()))
+		pub.finish(ctx, true, fmt.Sprintf("every dependency is ready after %s", elapsed))
 		return nil
 	}
 	// Why the wait ended: the first target's own reason, else the deadline
@@ -90,17 +124,33 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 			break
 		}
 	}
+	certain.Lock()
+	oc, shared := certain.cause, certain.cause != nil
+	certain.Unlock()
 	switch {
 	case why != nil:
+	case shared:
+		why = fmt.Errorf("%w: %s", probe.ErrFatal, oc.cause)
 	case ctx.Err() != nil:
 		why = errors.New("interrupted by a signal")
 	default:
 		why = fmt.Errorf("DEPPROBE_TIMEOUT=%s reached", c.Timeout)
 	}
+	if !shared {
+		var found oneCause
+		found, shared = an.analyze(ctx, an.snapshot())
+		oc = &found
+	}
 	var lines []string
+	if shared {
+		// Said first: the cause the targets share, then each target.
+		log.Error("gave up: one cause", slog.String("cause", oc.cause), slog.String("err", oc.text),
+			slog.String("evidence", strings.Join(oc.evidence, "; ")), slog.String("hint", oc.hint))
+		lines = append(lines, oc.lines()...)
+	}
 	for _, i := range unready {
 		r, reason := results[i], errs[i]
-		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) {
+		if !errors.Is(reason, probe.ErrFatal) && !errors.Is(reason, probe.ErrTimeouts) && !errors.Is(reason, probe.ErrDeadline) {
 			reason = why
 		}
 		// A target whose first attempt the end of the wait cut short is
@@ -119,6 +169,10 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		names = append(names, fmt.Sprintf("%s (%s)", targets[i].Name, results[i].Summary()))
 	}
 	key := fmt.Sprintf("depprobe gave up after %s (%s): not ready: %s", elapsed, why, strings.Join(names, ", "))
+	if shared {
+		key = fmt.Sprintf("depprobe gave up after %s (%s): one cause: %s; not ready: %s", elapsed, why, oc.text, strings.Join(names, ", "))
+	}
+	pub.finish(ctx, false, key)
 	writeTerminationLog(c.TerminationLog, lines, key, log)
 	return errNotReady
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 )
@@ -71,12 +72,13 @@ const (
 	Unreachable Outcome = "unreachable"  // no route, or an ICMP reject
 	CertInvalid Outcome = "cert_invalid" // the certificate does not verify
 	AuthFailed  Outcome = "auth_failed"  // the credentials were rejected
+	Forbidden   Outcome = "forbidden"    // the Kubernetes API denied depprobe's service account (403)
 	Canceled    Outcome = "canceled"     // the caller gave up on the attempt (shutdown)
 )
 
 // Fatal reports whether waiting cannot fix the outcome, so that a wait gives
 // up at once.
-func (o Outcome) Fatal() bool { return o == CertInvalid || o == AuthFailed }
+func (o Outcome) Fatal() bool { return o == CertInvalid || o == AuthFailed || o == Forbidden }
 
 // TimedOut reports whether the outcome counts towards the consecutive
 // timeouts that make a wait give up: packets that vanish (a firewall) and
@@ -128,6 +130,38 @@ func Transport(err error) bool {
 	return errors.As(err, &errno) || errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// IsTimeout reports whether err is a deadline that passed (the attempt's
+// own), for a check that dials a connection of its own.
+func IsTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// RedactURL prints a URL with its password and every query value masked.
+// A user name without a password is masked too, since that is where a
+// token goes (https://TOKEN@host); for http and https the whole userinfo
+// is. The fragment is dropped.
+func RedactURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		_, hasPassword := c.User.Password()
+		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
+			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		} else {
+			c.User = url.User("xxxxx")
+		}
+	}
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		c.RawQuery = q.Encode()
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
 }
 
 // MaxLine caps a protocol's text line (a Redis reply, a NATS INFO), so that
@@ -186,4 +220,19 @@ func Scrub(msg, secret string) string {
 		return msg
 	}
 	return strings.ReplaceAll(msg, secret, "xxxxx")
+}
+
+// Unescape decodes the %XX escapes of an option value that holds free text
+// (a request body, a header value, send= and expect=, a query): an option
+// cannot hold a blank, a comma that is followed by another target, or a
+// control byte, so those are written as in a URL (%20 a blank, %2C a comma,
+// %0D%0A a line break, %25 a percent sign). Every option that takes text
+// uses this one rule. The error never shows the value, which may be a
+// secret.
+func Unescape(v string) (string, error) {
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	}
+	return d, nil
 }

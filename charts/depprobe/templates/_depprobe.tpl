@@ -2,7 +2,7 @@
 Named templates that add depprobe to any pod. Each takes one argument: a dict (or a values
 map) with the keys of this chart's values.yaml (image, targets, targetsSecret, timeout,
 attemptTimeout, logFormat, logLevel, extraEnv, resources, containerNames, port,
-startupProbe, readinessProbe, livenessProbe). Missing keys take the defaults below, so a
+startupProbe, readinessProbe, livenessProbe, rbac). Missing keys take the defaults below, so a
 dict with only "targets" is enough. Each renders one list item, to be indented under
 initContainers: or containers:.
 
@@ -87,6 +87,15 @@ seccompProfile:
 {{- with .logLevel }}
 - name: DEPPROBE_LOG_LEVEL
   value: {{ . | quote }}
+{{- end }}
+{{- /* Its own pod's name: for Events, and for the evidence the API holds about the pod. */}}
+- name: DEPPROBE_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- if (.rbac | default dict).events }}
+- name: DEPPROBE_KUBE_EVENTS
+  value: "true"
 {{- end }}
 {{- with .extraEnv }}
 {{ toYaml . }}

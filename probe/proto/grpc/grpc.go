@@ -40,6 +40,9 @@ type Options struct {
 	// Service is the service whose health to check; empty: the server as a
 	// whole.
 	Service string
+	// Headers are request metadata (option header=), sent after the
+	// probe's own; their values are secrets.
+	Headers []proto.Header
 }
 
 // Check calls grpc.health.v1.Health/Check, like grpc_health_probe and
@@ -85,6 +88,15 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	}
 	for _, f := range fields {
 		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	for _, h := range opts.Headers {
+		v, err := h.Value()
+		if err != nil {
+			return proto.Fail(proto.Unexpected, err)
+		}
+		// Sensitive: never indexed, so that no intermediary keeps a token
+		// in its HPACK table (RFC 7541, section 7.1.3).
+		enc.WriteField(hpack.HeaderField{Name: h.Name, Value: v, Sensitive: true})
 	}
 	out := []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 	out = h2Frame(out, h2Settings, 0, 0, []byte{0, 2, 0, 0, 0, 0}) // SETTINGS_ENABLE_PUSH = 0

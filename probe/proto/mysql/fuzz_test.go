@@ -26,6 +26,11 @@ func FuzzPackets(f *testing.F) {
 				t.Fatalf("a payload of %d bytes", len(p))
 			}
 			handshake(p)
+			if n, size := lenenc(p); size > len(p) || size == 0 && len(p) > 0 && p[0] < 0xfb || n > 0 && size == 0 {
+				t.Fatalf("lenenc(%x) = %d, %d", p, n, size)
+			}
+			loginError(in, p)
+			queryError(in, p)
 			mysqlError(in, p, true, true)
 			mysqlError(in, p, false, false)
 		}

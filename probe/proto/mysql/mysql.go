@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/depprobe/depprobe/probe/proto"
 )
@@ -60,7 +61,36 @@ const (
 	mysqlProtocol41       = 1 << 9
 	mysqlSecureConnection = 1 << 15
 	mysqlPluginAuth       = 1 << 19
+	mysqlConnectWithDB    = 1 << 3
+	mysqlSSL              = 1 << 11
 )
+
+// Options are what a mysql:// or mariadb:// target's options set. The
+// zero value is mysqladmin ping's check in plain text.
+type Options struct {
+	// SSLMode is ssl_mode=, the mysql client's --ssl-mode; TLSDefault:
+	// disabled for the ping, preferred for a login (role=, query=), as
+	// the mysql client's default.
+	SSLMode proto.TLSMode
+	// Primary: role=primary, the server must accept writes
+	// (@@global.read_only = 0).
+	Primary bool
+	// Query is SQL that must return a row; empty: none.
+	Query string
+}
+
+// login reports whether the check must log in: for role= or query=.
+func (o Options) login() bool { return o.Primary || o.Query != "" }
+
+func (o Options) mode() proto.TLSMode {
+	switch {
+	case o.SSLMode != proto.TLSDefault:
+		return o.SSLMode
+	case o.login():
+		return proto.TLSPrefer
+	}
+	return proto.TLSDisable
+}
 
 // Check answers like `mysqladmin ping`
 // (https://mariadb.com/kb/en/mariadb-admin/): the server is alive when it
@@ -82,14 +112,19 @@ const (
 //
 // The login uses the URL's user (default "depprobe") and password (default
 // none), with mysql_native_password or caching_sha2_password (fast path, or
-// the full path with the server's RSA key), whichever the server asks for.
-// "Access denied" (any of mysqlDenied's codes) is ready without a password
-// in the URL (the server is alive, as mysqladmin says) and auth_failed with
-// one, as the mysql client's login fails. After an OK it sends
-// COM_QUIT. TLS is not negotiated.
+// the full path: the password in clear over TLS, else encrypted with the
+// server's RSA key), whichever the server asks for. "Access denied" (any of
+// mysqlDenied's codes) is ready without a password in the URL (the server
+// is alive, as mysqladmin says) and auth_failed with one, as the mysql
+// client's login fails. After an OK it sends COM_QUIT.
+//
+// With role= or query= the login must succeed (a denial is auth_failed),
+// and the queries follow (see ask). With ssl_mode= (or for role=/query=)
+// the probe asks for TLS after the handshake packet when the server offers
+// it (CLIENT_SSL), as the mysql client does.
 //
 // Packet formats: https://mariadb.com/kb/en/connection/
-func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
+func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) error {
 	seq, p, err := mysqlRead(conn)
 	if err != nil {
 		return err
@@ -104,24 +139,67 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	if serverCaps&mysqlProtocol41 == 0 {
 		return nil // a pre-4.1 server: it answers, which is all we ask of it
 	}
+	caps := uint32(mysqlLongPassword|mysqlProtocol41|mysqlSecureConnection|mysqlPluginAuth) & serverCaps
+	caps |= mysqlProtocol41
+	db := strings.TrimPrefix(in.Path, "/")
+	if opts.login() && db != "" && serverCaps&mysqlConnectWithDB != 0 {
+		caps |= mysqlConnectWithDB
+	}
+	var tc *proto.TLSConn
+	if mode := opts.mode(); mode.Wants() {
+		switch {
+		case serverCaps&mysqlSSL != 0:
+			caps |= mysqlSSL
+			seq++
+			if err := mysqlWrite(conn, seq, handshakeHead(caps)); err != nil { // SSLRequest
+				return err
+			}
+			if tc, err = proto.Handshake(ctx, conn, mode.Config(in.TLS)); err != nil {
+				return err
+			}
+			conn = tc
+		case mode.Required():
+			return proto.FailHint(proto.Unexpected,
+				fmt.Sprintf("the server on %s does not offer TLS (have_ssl is off): give it a certificate (ssl_cert, ssl_key), or lower ssl_mode= to preferred or disabled", in.Addr),
+				errors.New("the handshake packet has no CLIENT_SSL: no TLS"))
+		}
+	}
+	err = login(conn, seq, in, opts, caps, nonce, plugin, db, tc != nil)
+	if tc != nil {
+		err = tc.Explain(err)
+	}
+	return err
+}
 
+// handshakeHead is the start of a HandshakeResponse41, which is all of an
+// SSLRequest: capabilities, max packet size, charset, 23 zero bytes.
+func handshakeHead(caps uint32) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, caps)
+	binary.Write(&b, binary.LittleEndian, uint32(1<<24)) // max packet size
+	b.WriteByte(33)                                      // utf8_general_ci
+	b.Write(make([]byte, 23))
+	return b.Bytes()
+}
+
+// login sends the HandshakeResponse41 and follows the authentication to
+// its verdict; secure tells whether the connection is TLS.
+func login(conn net.Conn, seq byte, in proto.Input, opts Options, caps uint32, nonce []byte, plugin, db string, secure bool) error {
 	user := in.User
 	if user == "" {
 		user = "depprobe"
 	}
 	pass := in.Password
-	caps := uint32(mysqlLongPassword|mysqlProtocol41|mysqlSecureConnection|mysqlPluginAuth) & serverCaps
-	caps |= mysqlProtocol41
 	auth := mysqlScramble(plugin, pass, nonce)
-	var resp bytes.Buffer
-	binary.Write(&resp, binary.LittleEndian, caps)
-	binary.Write(&resp, binary.LittleEndian, uint32(1<<24)) // max packet size
-	resp.WriteByte(33)                                      // utf8_general_ci
-	resp.Write(make([]byte, 23))
+	resp := bytes.NewBuffer(handshakeHead(caps))
 	resp.WriteString(user)
 	resp.WriteByte(0)
 	resp.WriteByte(byte(len(auth)))
 	resp.Write(auth)
+	if caps&mysqlConnectWithDB != 0 {
+		resp.WriteString(db)
+		resp.WriteByte(0)
+	}
 	if caps&mysqlPluginAuth != 0 {
 		resp.WriteString(plugin)
 		resp.WriteByte(0)
@@ -132,7 +210,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 	// The verdict, possibly after an authentication method switch or more
 	// authentication data.
 	for range 4 {
-		seq, p, err = mysqlRead(conn)
+		seq, p, err := mysqlRead(conn)
 		if err != nil {
 			return err
 		}
@@ -142,12 +220,19 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 		var reply []byte
 		switch p[0] {
 		case 0x00: // OK: logged in
+			if opts.login() {
+				err = ask(conn, in, opts)
+			}
 			mysqlWrite(conn, 0, []byte{0x01}) // COM_QUIT
-			return nil
+			return err
 		case 0xff:
 			// A denial counts against the password only if the password
 			// was sent: not to a plugin depprobe cannot speak (ed25519,
-			// PAM, GSSAPI), which got an empty answer.
+			// PAM, GSSAPI), which got an empty answer. For role= and
+			// query= the login must succeed.
+			if opts.login() {
+				return loginError(in, p)
+			}
 			return mysqlError(in, p, true, pass != "" && mysqlScramble(plugin, pass, nonce) != nil)
 		case 0xfe: // switch authentication method: plugin\0, nonce
 			name, data, _ := bytes.Cut(p[1:], []byte{0})
@@ -157,12 +242,16 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 			switch {
 			case plugin == "caching_sha2_password" && bytes.Equal(p[1:], []byte{3}):
 				continue // fast authentication succeeded: OK follows
+			case plugin == "caching_sha2_password" && bytes.Equal(p[1:], []byte{4}) && pass != "" && secure:
+				reply = append([]byte(pass), 0) // full authentication over TLS: the password itself
 			case plugin == "caching_sha2_password" && bytes.Equal(p[1:], []byte{4}) && pass != "":
 				reply = []byte{2} // full authentication: ask for the RSA public key
 			case plugin == "caching_sha2_password" && bytes.HasPrefix(p[1:], []byte("-----BEGIN")):
 				if reply, err = mysqlRSAPassword(p[1:], pass, nonce); err != nil {
 					return proto.Fail(proto.Unexpected, err)
 				}
+			case opts.login():
+				return proto.Failf(proto.Unexpected, "the server asks for more of authentication plugin %q than depprobe speaks (mysql_native_password, caching_sha2_password)", proto.QuoteReply(plugin))
 			default:
 				return nil // a plugin we cannot follow: the server is up and talking
 			}

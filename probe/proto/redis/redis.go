@@ -16,6 +16,18 @@ import (
 	"github.com/depprobe/depprobe/probe/proto"
 )
 
+// Options are what a redis:// or rediss:// target's options set. The zero
+// value is `redis-cli ping`.
+type Options struct {
+	// Role is "master" or "replica" (whose link to its master must be up);
+	// empty: either.
+	Role string
+	// Cluster: the node must say cluster_state:ok (CLUSTER INFO).
+	Cluster bool
+}
+
+func (o Options) asks() bool { return o.Role != "" || o.Cluster }
+
 // Check is `redis-cli ping` (https://redis.io/docs/latest/commands/ping/):
 // PING must answer +PONG. When the URL has a password it sends AUTH first
 // (AUTH user password for an ACL user, https://redis.io/docs/latest/commands/auth/;
@@ -35,7 +47,10 @@ import (
 //
 // The URL's path (a database number) is not used: PING does not depend on it.
 // Protocol: https://redis.io/docs/latest/develop/reference/protocol-spec/
-func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
+//
+// With role= or cluster=true, the PING is followed by INFO replication
+// (and CLUSTER INFO): see ask.
+func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) error {
 	pass := in.Password
 	var req []byte
 	withAuth := pass != ""
@@ -65,8 +80,14 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input) error {
 		return err
 	}
 	switch {
+	case line == "+PONG" && opts.asks():
+		return ask(conn, r, in, opts)
 	case line == "+PONG":
 		return nil
+	case strings.HasPrefix(line, "-NOAUTH") && opts.asks():
+		return proto.FailHint(proto.AuthFailed,
+			fmt.Sprintf("Redis on %s wants a password, and role= or cluster= need to log in: put it in the URL (redis://[user]:PASSWORD@…, in a Secret: DEPPROBE_TARGETS_FILE); waiting will not fix this", in.Addr),
+			fmt.Errorf("server says %q", proto.ServerText(strings.TrimPrefix(line, "-"))))
 	case strings.HasPrefix(line, "-"):
 		return redisError(in, line, false)
 	}

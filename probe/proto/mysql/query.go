@@ -1,0 +1,178 @@
+package mysql
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/depprobe/depprobe/probe/proto"
+)
+
+// MySQL error codes of a login or a query that role= and query= tell
+// apart (https://mariadb.com/kb/en/mariadb-error-code-reference/).
+const (
+	mysqlDBAccessDenied = 1044 // ER_DBACCESS_DENIED_ERROR
+	mysqlBadDB          = 1049 // ER_BAD_DB_ERROR
+	mysqlBadField       = 1054 // ER_BAD_FIELD_ERROR
+	mysqlSyntax         = 1064 // ER_PARSE_ERROR
+	mysqlTableAccess    = 1142 // ER_TABLEACCESS_DENIED_ERROR
+	mysqlNoSuchTable    = 1146 // ER_NO_SUCH_TABLE
+	mysqlLockWait       = 1205 // ER_LOCK_WAIT_TIMEOUT
+	mysqlDeadlock       = 1213 // ER_LOCK_DEADLOCK
+)
+
+// loginError maps an ERR packet in place of the login verdict when the
+// login must succeed (role=, query=): a denial is auth_failed, a database
+// that does not exist yet not_ready, the rest as mysqlError says or
+// unexpected.
+func loginError(in proto.Input, p []byte) error {
+	if err := mysqlError(in, p, true, true); err != nil || len(p) < 3 {
+		return err
+	}
+	code := binary.LittleEndian.Uint16(p[1:])
+	err := fmt.Errorf("server says %q (error %d)", serverMessage(in, p), code)
+	switch code {
+	case mysqlBadDB:
+		return proto.FailHint(proto.NotReady,
+			fmt.Sprintf("the database of the URL's path does not exist on %s (yet): is it created by a job that has not run, or is the name wrong?", in.Addr), err)
+	case mysqlDBAccessDenied:
+		return proto.FailHint(proto.Unexpected,
+			fmt.Sprintf("the URL's user may not use the URL's database on %s: GRANT it, or use another user", in.Addr), err)
+	}
+	return proto.Fail(proto.Unexpected, err)
+}
+
+// ask runs what role= and query= want on a logged-in session:
+// SELECT @@global.read_only for role=primary (0: the server takes
+// writes), then query=, which must return a row.
+func ask(conn net.Conn, in proto.Input, opts Options) error {
+	if opts.Primary {
+		v, err := query(conn, in, "SELECT @@global.read_only")
+		if err != nil {
+			return err
+		}
+		switch v {
+		case "0":
+		case "1":
+			return proto.FailHint(proto.NotReady,
+				fmt.Sprintf("the server on %s is read-only (a replica, or a primary not promoted yet), and role=primary wants one that takes writes: wait for the promotion, or point the target at the primary", in.Addr),
+				errors.New("@@global.read_only = 1, want 0"))
+		default:
+			return proto.Failf(proto.Unexpected, "@@global.read_only answered %s, want 0 or 1", proto.Found([]byte(v)))
+		}
+	}
+	if opts.Query != "" {
+		if _, err := query(conn, in, opts.Query); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// query sends COM_QUERY and returns the first column of the first row; it
+// stops reading there. No row (an OK packet, or a result set that ends
+// before a row) is not_ready. The query's text and the rows are shown
+// nowhere (but read_only's 0 or 1).
+func query(conn net.Conn, in proto.Input, sql string) (string, error) {
+	if err := mysqlWrite(conn, 0, append([]byte{0x03}, sql...)); err != nil { // COM_QUERY
+		return "", err
+	}
+	_, p, err := mysqlRead(conn)
+	switch {
+	case err != nil:
+		return "", err
+	case len(p) == 0:
+		return "", proto.Failf(proto.Unexpected, "an empty packet after a query")
+	case p[0] == 0xff:
+		return "", queryError(in, p)
+	case p[0] == 0x00:
+		return "", noRow(in) // OK: a statement without a result set
+	}
+	// A result set: the column count, the column definitions, an EOF
+	// packet (CLIENT_DEPRECATE_EOF is not asked for), then the rows and
+	// an EOF.
+	columns, _ := lenenc(p)
+	if columns == 0 {
+		return "", proto.Failf(proto.Unexpected, "a malformed result set header")
+	}
+	eofs := 0
+	for range 4096 + columns {
+		_, p, err := mysqlRead(conn)
+		switch {
+		case err != nil:
+			return "", err
+		case len(p) > 0 && p[0] == 0xff:
+			return "", queryError(in, p)
+		case len(p) > 0 && p[0] == 0xfe && len(p) < 9: // EOF
+			eofs++
+			if eofs == 2 {
+				return "", noRow(in)
+			}
+		case eofs == 1: // the first row: its first column, a length-encoded string
+			n, size := lenenc(p)
+			if size == 0 || p[0] == 0xfb || uint64(len(p)-size) < n { // NULL or malformed
+				return "", nil
+			}
+			return string(p[size : size+int(n)]), nil
+		}
+	}
+	return "", proto.Failf(proto.Unexpected, "a result set without its end")
+}
+
+// noRow is query='s "not yet".
+func noRow(in proto.Input) error {
+	return proto.FailHint(proto.NotReady,
+		fmt.Sprintf("the query= of %s returned no row yet: is what it looks for (a migration, a row) not there yet, or does the query look in the wrong place?", in.Addr),
+		errors.New("query= returned no row"))
+}
+
+// queryError maps an ERR packet after a query: a table or column that
+// does not exist yet and what waiting ends (a lock, a deadlock, too many
+// connections) are not_ready; a syntax error, a permission denied and the
+// rest unexpected.
+func queryError(in proto.Input, p []byte) error {
+	if len(p) < 3 {
+		return proto.Failf(proto.Unexpected, "a malformed MySQL error packet")
+	}
+	code := binary.LittleEndian.Uint16(p[1:])
+	err := fmt.Errorf("the query failed: server says %q (error %d)", serverMessage(in, p), code)
+	switch code {
+	case mysqlNoSuchTable, mysqlBadField, mysqlBadDB:
+		return proto.FailHint(proto.NotReady,
+			fmt.Sprintf("the query= of %s names a database, table or column that does not exist yet: have the migrations run?", in.Addr), err)
+	case mysqlLockWait, mysqlDeadlock, mysqlTooManyConnections:
+		return proto.Fail(proto.NotReady, err)
+	case mysqlTableAccess, mysqlDBAccessDenied:
+		return proto.FailHint(proto.Unexpected,
+			fmt.Sprintf("the URL's user may not run the query= on %s: GRANT it SELECT, or use another user", in.Addr), err)
+	}
+	return proto.FailHint(proto.Unexpected, fmt.Sprintf("the query= failed on %s: fix the query (it is retried, but waiting will not fix it)", in.Addr), err)
+}
+
+// serverMessage is an ERR packet's message, printable, capped, the
+// password masked.
+func serverMessage(in proto.Input, p []byte) string {
+	msg := p[3:]
+	if len(msg) >= 6 && msg[0] == '#' {
+		msg = msg[6:]
+	}
+	return proto.Scrub(proto.ServerText(string(msg)), in.Password)
+}
+
+// lenenc decodes a length-encoded integer; size 0 when malformed.
+func lenenc(p []byte) (n uint64, size int) {
+	switch {
+	case len(p) == 0:
+		return 0, 0
+	case p[0] < 0xfb:
+		return uint64(p[0]), 1
+	case p[0] == 0xfc && len(p) >= 3:
+		return uint64(binary.LittleEndian.Uint16(p[1:])), 3
+	case p[0] == 0xfd && len(p) >= 4:
+		return uint64(p[1]) | uint64(p[2])<<8 | uint64(p[3])<<16, 4
+	case p[0] == 0xfe && len(p) >= 9:
+		return binary.LittleEndian.Uint64(p[1:]), 9
+	}
+	return 0, 0
+}
