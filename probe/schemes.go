@@ -678,14 +678,14 @@ var commonOptionList = []typedOption[commonOptions]{
 			o.optional = b
 			return nil
 		}},
-	{option{name: "timeout", help: "the target's own deadline in wait (e.g. 30s), within DEPPROBE_TIMEOUT: wait gives up when it passes"},
+	{option{name: "timeout", help: "the target's own deadline in wait (e.g. 30s), within DEPPROBE_TIMEOUT: wait gives up when it passes; at least 10ms"},
 		func(o *commonOptions, v string) (err error) {
-			o.timeout, err = positiveDuration(v)
+			o.timeout, err = durationAtLeast(v, MinAttemptTimeout)
 			return err
 		}},
-	{option{name: "attempt_timeout", help: "the time limit of one attempt of this target, instead of DEPPROBE_ATTEMPT_TIMEOUT"},
+	{option{name: "attempt_timeout", help: "the time limit of one attempt of this target, instead of DEPPROBE_ATTEMPT_TIMEOUT; at least 10ms"},
 		func(o *commonOptions, v string) (err error) {
-			o.attemptTimeout, err = positiveDuration(v)
+			o.attemptTimeout, err = durationAtLeast(v, MinAttemptTimeout)
 			return err
 		}},
 	{option{name: "until", help: "down: ready when nothing answers (connect refused, name not found, file absent), e.g. a port that must be free"},
@@ -698,12 +698,18 @@ var commonOptionList = []typedOption[commonOptions]{
 		}},
 }
 
-// positiveDuration reads a Go duration more than 0; a bare number is an
+// MinAttemptTimeout is the shortest time limit of an attempt
+// (DEPPROBE_ATTEMPT_TIMEOUT, attempt_timeout=) and of a target's deadline
+// (timeout=): less holds no DNS lookup or TLS handshake, and 1ns, a
+// typo's value, makes every attempt a timeout.
+const MinAttemptTimeout = 10 * time.Millisecond
+
+// durationAtLeast reads a Go duration of at least min; a bare number is an
 // error, not a guess.
-func positiveDuration(v string) (time.Duration, error) {
+func durationAtLeast(v string, min time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, errors.New("want a duration more than 0 with its unit, e.g. 500ms, 30s, 2m")
+	if err != nil || d < min {
+		return 0, fmt.Errorf("want a duration of at least %s with its unit, e.g. 500ms, 30s, 2m", min)
 	}
 	return d, nil
 }

@@ -233,6 +233,9 @@ func (c oneCause) lines() []string {
 type analyst struct {
 	targets []*probe.Target
 	client  *kube.Client // nil: no API
+	// diagnose: the results may be explained by this pod's own objects
+	// (false with DEPPROBE_KUBE_DIAGNOSIS=false: no lookup for them).
+	diagnose bool
 
 	mu       sync.Mutex
 	results  []probe.Result
@@ -240,8 +243,8 @@ type analyst struct {
 	selfNext time.Time // when this pod may be looked up again
 }
 
-func newAnalyst(targets []*probe.Target, client *kube.Client) *analyst {
-	return &analyst{targets: targets, client: client, results: make([]probe.Result, len(targets))}
+func newAnalyst(targets []*probe.Target, client *kube.Client, diagnose bool) *analyst {
+	return &analyst{targets: targets, client: client, diagnose: diagnose, results: make([]probe.Result, len(targets))}
 }
 
 // observe records target i's result and returns the cause the targets
@@ -269,7 +272,7 @@ func (a *analyst) analyze(ctx context.Context, results []probe.Result) (oneCause
 	if a.client != nil {
 		ns = a.client.Namespace()
 	}
-	if a.client == nil || !suspect(results) {
+	if a.client == nil || !a.diagnose || !suspect(results) {
 		return analyze(a.targets, results, nil, ns)
 	}
 	return analyze(a.targets, results, a.lookupSelf(ctx), ns)
@@ -282,19 +285,31 @@ func (a *analyst) analyze(ctx context.Context, results []probe.Result) (oneCause
 const selfInterval = 5 * time.Minute
 
 // lookupSelf is what the API says of this pod: looked up again when the
-// last lookup is older than selfInterval; nil when it never answered.
+// last lookup is older than selfInterval; nil when it never answered. The
+// lock is held only to read and write what is kept, never during the
+// request: the targets' loops record their results meanwhile, and a
+// caller that comes while a lookup is under way gets what is known.
 func (a *analyst) lookupSelf(ctx context.Context) *kube.Self {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if now := time.Now(); now.After(a.selfNext) {
+	self, now := a.self, time.Now()
+	due := now.After(a.selfNext)
+	if due {
 		a.selfNext = now.Add(selfInterval)
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probe.ClusterTimeout)
-		defer cancel()
-		if s, err := a.client.Self(cctx); err == nil {
-			a.self = &s
-		}
 	}
-	return a.self
+	a.mu.Unlock()
+	if !due {
+		return self
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probe.ClusterTimeout)
+	defer cancel()
+	s, err := a.client.Self(cctx)
+	if err != nil {
+		return self
+	}
+	a.mu.Lock()
+	a.self = &s
+	a.mu.Unlock()
+	return &s
 }
 
 // suspect reports whether every target that is not ready failed at

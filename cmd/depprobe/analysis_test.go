@@ -167,3 +167,44 @@ func TestWaitMeshedGivesUpAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupSelfUnlocked: the lookup of this pod holds no lock while it
+// asks the API: a target's result is recorded meanwhile, and the lookup
+// keeps what the API answers. (The lock was held through the request, so
+// a target's loop waited up to the API's 2 s time limit; a test that had
+// to wait that long saw the lookup end without an answer.)
+func TestLookupSelfUnlocked(t *testing.T) {
+	hold := make(chan struct{})
+	api, env := inPod(t, map[string]kubetest.Answer{
+		"/api/v1/namespaces/app/pods/web-6d4cf56db6-x2x9q":                             {Code: 200, Body: ownPod, Hold: hold},
+		kubetest.ListPath("/apis/networking.k8s.io/v1", "app", "networkpolicies", nil): kubetest.List(),
+	})
+	client, why := inCluster(env, discard())
+	if client == nil {
+		t.Fatal(why)
+	}
+	defer client.Close()
+	targets, err := probe.Targets([]probe.Spec{{Name: "db", URL: "tcp://10.0.0.7:5432"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	an := newAnalyst(targets, client, true)
+	looked := make(chan *kube.Self, 1)
+	go func() { looked <- an.lookupSelf(t.Context()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(api.Requests()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lookup asked nothing within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// While the request is held: a target's loop records its result.
+	an.observe(t.Context(), 0, failed("db", probe.Connect, probe.Refused, time.Millisecond, errors.New("connection refused")))
+	close(hold)
+	if self := <-looked; self == nil || self.Mesh != "istio" {
+		t.Fatalf("lookupSelf = %+v, want this pod as the API answered (meshed by istio)", self)
+	}
+	if got := an.snapshot()[0]; got.Target != "db" {
+		t.Errorf("the result recorded during the lookup is %+v", got)
+	}
+}

@@ -54,10 +54,12 @@ func inCluster(env map[string]string, log *slog.Logger) (*kube.Client, string) {
 }
 
 // attachCluster gives every target its way to the Kubernetes API, when
-// there is one. A k8s:// target without one is a configuration error;
-// without one, the other targets are probed as they would be anywhere,
-// and one debug line says why there is no cluster step.
-func attachCluster(client *kube.Client, why string, targets []*probe.Target, log *slog.Logger) error {
+// there is one: a k8s:// target always, the others for the cluster step
+// when diagnose (DEPPROBE_KUBE_DIAGNOSIS) is true. A k8s:// target without
+// one is a configuration error; without one, the other targets are probed
+// as they would be anywhere, and one debug line says why there is no
+// cluster step.
+func attachCluster(client *kube.Client, why string, targets []*probe.Target, diagnose bool, log *slog.Logger) error {
 	var errs []error
 	for _, t := range targets {
 		if _, ok := t.Object(); ok && client == nil {
@@ -67,13 +69,21 @@ func attachCluster(client *kube.Client, why string, targets []*probe.Target, log
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if client == nil {
+	if client != nil && !diagnose {
+		why = "DEPPROBE_KUBE_DIAGNOSIS=false"
+	}
+	if client == nil || !diagnose {
 		log.Debug("no cluster step", slog.String("reason", why))
+	}
+	if client == nil {
 		return nil
 	}
 	for _, t := range targets {
 		a := &clusterAPI{client: client, th: kube.NewThrottle(nil), log: log.With(slog.String("target", t.Name))}
 		if _, ok := t.Object(); !ok {
+			if !diagnose {
+				continue
+			}
 			host, port := splitHostPort(t.Hosts())
 			a.ref, a.service = kube.ServiceHost(host, client.Namespace())
 			a.ref.Port = port

@@ -245,7 +245,7 @@ func TestSecretsSpecialCharacters(t *testing.T) {
 				grep(t, r.name, outputs)
 			}
 
-			s := startServe(t, env(base, "DEPPROBE_INTERVAL", "50ms"))
+			s := startServe(t, env(base, "DEPPROBE_INTERVAL", "100ms"))
 			// Every target probed at least once.
 			deadline := time.Now().Add(10 * time.Second)
 			tick := time.NewTicker(10 * time.Millisecond)

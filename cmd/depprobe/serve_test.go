@@ -108,8 +108,8 @@ func awaitGet(t *testing.T, url string, code int, want string) {
 // with a client that never finishes its request.
 func TestServe(t *testing.T) {
 	addr := refusedAddr(t)
-	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "10ms"}, "late=tcp://"+addr)
-	for _, want := range []string{`"targets":"late=tcp://` + addr + `"`, `"interval":"10ms"`, `"attempt_timeout":"2s"`} {
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "late=tcp://"+addr)
+	for _, want := range []string{`"targets":"late=tcp://` + addr + `"`, `"interval":"100ms"`, `"attempt_timeout":"2s"`} {
 		if !strings.Contains(s.stderr.String(), want) {
 			t.Errorf("first line lacks %s:\n%s", want, s.stderr)
 		}
@@ -192,7 +192,7 @@ func TestServeListenInUse(t *testing.T) {
 // a new client (a kubelet probe) out: an idle connection is closed to make
 // room, a stalled one by ReadHeaderTimeout.
 func TestServeConnectionCap(t *testing.T) {
-	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "10ms"}, "up=tcp://"+listening(t))
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "up=tcp://"+listening(t))
 	addr := strings.TrimPrefix(s.base, "http://")
 	awaitGet(t, s.base+"/readyz", 200, "ok\n")
 	goroutines := runtime.NumGoroutine()
