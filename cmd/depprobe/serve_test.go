@@ -263,3 +263,51 @@ func TestServeConnectionCap(t *testing.T) {
 		t.Errorf("GET /readyz = %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestServeSilentClients: clients that connect and never send a byte do
+// not lock a kubelet probe out: with every slot taken by silent ones, the
+// oldest silent for silentGrace is closed for the newcomer. (Each held its
+// slot until ReadHeaderTimeout: 70 of them made /livez take 2 s, 300 made
+// it time out.) The deadline below is a bound for correctness, not a
+// measure of speed: the test logs the latency.
+func TestServeSilentClients(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	srv, limited := httpServer(ln, mux, discard())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(limited) }()
+	t.Cleanup(func() { srv.Close(); <-served })
+
+	const crowd = 300
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := range crowd {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("silent client %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	start := time.Now()
+	resp, err := client.Get("http://" + ln.Addr().String() + "/livez")
+	if err != nil {
+		t.Fatalf("GET /livez behind %d silent clients: %v", crowd, err)
+	}
+	resp.Body.Close()
+	t.Logf("GET /livez behind %d silent clients: %d in %s; %d closed to make room", crowd, resp.StatusCode, time.Since(start), limited.evicted.Load())
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /livez = %d, want 200", resp.StatusCode)
+	}
+	if n := limited.evicted.Load(); n < crowd-maxConns {
+		t.Errorf("%d silent connections closed to make room, want at least %d", n, crowd-maxConns)
+	}
+}
