@@ -67,7 +67,8 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/http/:FuzzJSONWant ./probe/proto/http/:FuzzHeaderWant \
 	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
 	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
-	./probe/proto/:FuzzUnescape
+	./probe/proto/:FuzzUnescape ./probe/proto/mysql/:FuzzResultSet \
+	./probe/proto/postgres/:FuzzLogin
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

@@ -174,6 +174,9 @@ func TestClientCertificates(t *testing.T) {
 				}()
 			})
 			rejections(t, "tls://"+ln.Addr().String(), probe.TLS)
+			// send= without expect= reads nothing: the verdict is awaited
+			// all the same.
+			rejections(t, "tls://"+ln.Addr().String()+" send=PING%0D%0A", probe.Protocol)
 		})
 	}
 	t.Run("tls, certificate optional", func(t *testing.T) {

@@ -1,13 +1,17 @@
 package probe_test
 
 import (
+	"bufio"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +30,10 @@ func TestHTTPExpectations(t *testing.T) {
 		mu.Lock()
 		lastAuth = r.Header.Get("Authorization") + r.Header.Get("X-Token")
 		mu.Unlock()
+		if r.URL.Path == "/locked" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		io.WriteString(w, `{"status":"green"}`)
 	}))
 	defer other.Close()
@@ -63,6 +71,8 @@ func TestHTTPExpectations(t *testing.T) {
 			http.Redirect(w, r, "/loop", http.StatusFound)
 		case "/away":
 			http.Redirect(w, r, other.URL+"/x?sig=QUERYSECRET", http.StatusTemporaryRedirect)
+		case "/away-locked":
+			http.Redirect(w, r, other.URL+"/locked", http.StatusFound)
 		default:
 			http.NotFound(w, r)
 		}
@@ -102,7 +112,14 @@ func TestHTTPExpectations(t *testing.T) {
 		{"body_file", base + "/post body_file=" + bodyFile + " header=Content-Type:application/json expect=pong", probe.OK, nil},
 		{"header inline", base + "/auth header=Authorization:Bearer%20tok-123 header=X-Tenant:a%2Cb", probe.OK, nil},
 		{"header from a file", base + "/auth header=Authorization:@" + token + " header=X-Tenant:a%2Cb", probe.OK, nil},
-		{"header missing", base + "/auth header=X-Tenant:a%2Cb", probe.Unexpected, []string{"HTTP 401"}},
+		{"header missing", base + "/auth header=X-Tenant:a%2Cb", probe.Unexpected, []string{"HTTP 401", "wants credentials"}},
+		// A 401 to a request with credentials: they were rejected, which
+		// waiting will not fix.
+		{"header rejected", base + "/auth header=Authorization:Bearer%20nope header=X-Tenant:a%2Cb", probe.AuthFailed, []string{"HTTP 401", "rejected the credentials"}},
+		{"user info rejected", "http://user:nope@" + strings.TrimPrefix(base, "http://") + "/auth", probe.AuthFailed, []string{"HTTP 401", "rejected the credentials"}},
+		// The credentials stay at home: the other origin's 401 answers a
+		// request without them.
+		{"401 elsewhere", "http://user:nope@" + strings.TrimPrefix(base, "http://") + "/away-locked redirects=1", probe.Unexpected, []string{"HTTP 401", "wants credentials"}},
 		{"3xx ready without redirects=", base + "/redirect", probe.OK, nil},
 		{"redirect followed", base + "/redirect redirects=2 json=.status=green", probe.OK, nil},
 		{"redirect judged", base + "/redirect redirects=1 json=.status=red", probe.NotReady, []string{"after 1 redirects", "/green"}},
@@ -161,5 +178,38 @@ func TestHTTPOptionErrors(t *testing.T) {
 		if _, err := probe.New(specs[0]); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%q) = %v, want an error with %q", tc.opts, err, tc.want)
 		}
+	}
+}
+
+// TestHTTPRedirectConnectionClosed: a redirect's own connection is closed
+// when the request to send on it cannot be built (here a header= file
+// that disappeared after the first answer), not left open.
+func TestHTTPRedirectConnectionClosed(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(token, []byte("tok-123"), 0o600)
+	ln := listen(t)
+	second := make(chan error, 1)
+	var conns atomic.Int32
+	serveConns(t, ln, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if conns.Add(1) > 1 { // the redirect's connection: does the probe close it?
+				_, err := c.Read(make([]byte, 1))
+				second <- err
+				return
+			}
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			os.Remove(token)
+			io.WriteString(c, "HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n")
+		}()
+	})
+	r := attempt(t, target(t, "http://"+ln.Addr().String()+"/ redirects=1 header=X-Token:@"+token), 2*time.Second)
+	checkResult(t, r, probe.Protocol, probe.Unexpected)
+	checkText(t, r, token)
+	if err := <-second; !errors.Is(err, io.EOF) {
+		t.Errorf("the redirect's connection, read by the server: %v, want EOF: the probe left it open", err)
 	}
 }

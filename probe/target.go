@@ -264,7 +264,9 @@ type Target struct {
 	// UntilDown (option until=down) inverts readiness: the target is
 	// ready when nothing answers (see Probe).
 	UntilDown bool
-	// Resolver resolves host names; nil means net.DefaultResolver.
+	// Resolver resolves host names; nil means net.DefaultResolver. Only
+	// tests and programs that embed probe set it (a DNS server of their
+	// own); the command leaves it nil.
 	Resolver *net.Resolver
 	// API asks the Kubernetes API: the cluster step after a failed
 	// resolve or connect, and the one step of a k8s:// target. nil: no
@@ -611,17 +613,21 @@ func Targets(specs []Spec) ([]*Target, error) {
 			t.Name = sanitizeName(t.Name + "-" + suffix)
 		}
 	}
-	seen := map[string]string{}
+	seen := map[string]*Target{}
 	for i, t := range targets {
-		if prev, dup := seen[t.Name]; dup {
-			if derived[i] {
-				errs = append(errs, fmt.Errorf("%s: %q is listed twice (also %s); give one a NAME= to tell them apart", t.source, t.URL(), prev))
-			} else {
-				errs = append(errs, fmt.Errorf("%s: name %q is already used by %s", t.source, t.Name, prev))
-			}
-			continue
+		prev, dup := seen[t.Name]
+		switch {
+		case !dup:
+			seen[t.Name] = t
+		case !derived[i]:
+			errs = append(errs, fmt.Errorf("%s: name %q is already used by %s", t.source, t.Name, prev.source))
+		case t.URL() == prev.URL():
+			// Redacted URLs are compared: two that differ only in a
+			// secret are the same URL here, and the message says no more.
+			errs = append(errs, fmt.Errorf("%s: %q is listed twice (also %s: the same URL, secrets aside); drop one, or give one a NAME= to tell them apart", t.source, t.URL(), prev.source))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q derives the same name %q as %q (%s); give one a NAME=", t.source, t.URL(), t.Name, prev.URL(), prev.source))
 		}
-		seen[t.Name] = t.source
 	}
 	return targets, errors.Join(errs...)
 }
@@ -730,7 +736,7 @@ func validScheme(s string) bool {
 // its messages quote the part that did not parse, which may be a
 // password's.
 func urlProblem(err error) string {
-	msg := unwrapURLError(err).Error()
+	msg := proto.UnwrapURLError(err).Error()
 	switch {
 	case strings.Contains(msg, "invalid port"):
 		return "the port is not a number (a '/', '?' or '#' in a password ends the host early: write them as %2F, %3F, %23)"
@@ -785,15 +791,6 @@ func unusedParts(u *url.URL) error {
 		}
 	}
 	return nil
-}
-
-// unwrapURLError drops url.Error's copy of the URL, which may hold a secret.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // firstValues is each option's value, for a scheme whose options are

@@ -139,7 +139,10 @@ func TestTargetsNames(t *testing.T) {
 		{name: "unix socket", text: "unix:///run/postgresql/.s.PGSQL.5432", want: []string{"s.PGSQL.5432"}},
 		{name: "ipv6 literal", text: "tcp://[::1]:80", want: []string{"ipv6---1"}},
 		{name: "duplicate given names", text: "db=tcp://a:1, db=tcp://b:2", error: `name "db" is already used by T, target 1`},
-		{name: "same url twice", text: "tcp://a:1, tcp://a:1", error: "is listed twice"},
+		{name: "same url twice", text: "tcp://a:1, tcp://a:1", error: `"tcp://a:1" is listed twice (also T, target 1: the same URL, secrets aside)`},
+		// Two URLs that differ only in a secret: the message does not tell.
+		{name: "same url up to its password", text: "redis://:one@a:1, redis://:two@a:1", error: `"redis://:xxxxx@a:1" is listed twice (also T, target 1: the same URL, secrets aside)`},
+		{name: "two urls, one name", text: "file:///etc/hosts, file:///tmp/hosts", error: `"file:///tmp/hosts" derives the same name "hosts-file" as "file:///etc/hosts" (T, target 1); give one a NAME=`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,6 +154,9 @@ func TestTargetsNames(t *testing.T) {
 			if tc.error != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.error) {
 					t.Fatalf("Targets error = %v, want it to contain %q", err, tc.error)
+				}
+				if strings.Contains(err.Error(), "two@") {
+					t.Errorf("Targets error = %v: it shows a password", err)
 				}
 				return
 			}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/depprobe/depprobe/internal/kube"
 	"github.com/depprobe/depprobe/probe"
@@ -103,7 +104,8 @@ func splitHostPort(hosts []string) (string, int) {
 }
 
 // clusterAPI is one target's probe.API: internal/kube's answers in probe's
-// words, its lookups spaced by a kube.Throttle.
+// words, its lookups spaced by a kube.Throttle. It is safe for concurrent
+// use, as probe.API must be (the hosts of a multi-host URL explain at once).
 type clusterAPI struct {
 	client  *kube.Client
 	th      *kube.Throttle
@@ -111,6 +113,7 @@ type clusterAPI struct {
 	ref     kube.ServiceRef
 	service bool // the target's host is a Service name
 
+	mu       sync.Mutex
 	lastSkip string // the last reason logged for a skipped cluster step
 }
 
@@ -124,13 +127,22 @@ func (a *clusterAPI) Explain(ctx context.Context, failed probe.Result) (probe.Fi
 		return a.client.ExplainService(ctx, a.ref, sym)
 	})
 	if err != nil {
-		if why := err.Error(); why != a.lastSkip && !errors.Is(err, kube.ErrNothing) {
-			a.lastSkip = why
-			a.log.Debug("cluster step skipped", slog.String("reason", why))
-		}
+		a.skipped(err)
 		return probe.Finding{}, false
 	}
 	return finding(f), true
+}
+
+// skipped logs why the cluster step had nothing to say, once per reason
+// in a row.
+func (a *clusterAPI) skipped(err error) {
+	why := err.Error()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if why != a.lastSkip && !errors.Is(err, kube.ErrNothing) {
+		a.lastSkip = why
+		a.log.Debug("cluster step skipped", slog.String("reason", why))
+	}
 }
 
 // Check is the one step of a k8s:// target.

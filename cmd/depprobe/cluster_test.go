@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,6 +177,38 @@ func TestClusterExplainService(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestClusterExplainConcurrent: probe.API must be safe for concurrent use
+// (the hosts of a multi-host URL explain at once): Explain, called from
+// several goroutines while the API server fails, races on nothing (run
+// with -race).
+func TestClusterExplainConcurrent(t *testing.T) {
+	_, env := inPod(t, map[string]kubetest.Answer{
+		kubetest.ServicePath("app", "db"): {Code: 500, Body: `{"kind":"Status","status":"Failure","message":"etcdserver: request timed out","code":500}`},
+	})
+	client, why := inCluster(env, discard())
+	if client == nil {
+		t.Fatal(why)
+	}
+	defer client.Close()
+	targets, err := probe.Targets([]probe.Spec{{URL: "kafka://db:9092,db:9093"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := attachCluster(client, "", targets, true, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))); err != nil {
+		t.Fatal(err)
+	}
+	failed := probe.Result{Target: "db", Step: probe.Connect, Outcome: probe.Refused}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if f, ok := targets[0].API.Explain(t.Context(), failed); ok {
+				t.Errorf("Explain = %+v while the API server fails, want nothing", f)
+			}
+		})
+	}
+	wg.Wait()
+}
 
 // refusingDNS is a resolver whose every query is refused on loopback: a
 // Service name fails at resolve without asking the machine's DNS.

@@ -164,6 +164,23 @@ func RedactURL(u *url.URL) string {
 	return c.String()
 }
 
+// UnwrapURLError drops a *url.Error's copy of the URL, which may hold a
+// secret, and returns what went wrong with it.
+func UnwrapURLError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// NoRow is the failure of a query= that returned no row: not_ready, since
+// what it looks for (a migration, a row) may not be there yet.
+func NoRow(in Input) error {
+	return FailHint(NotReady,
+		fmt.Sprintf("the query= of %s returned no row yet: is what it looks for (a migration, a row) not there yet, or does the query look in the wrong place?", in.Addr),
+		errors.New("query= returned no row"))
+}
+
 // MaxLine caps a protocol's text line (a Redis reply, a NATS INFO), so that
 // a peer that never sends a newline cannot make the probe buffer without
 // bound.

@@ -164,7 +164,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 	}
 	u, err := url.Parse(scheme + "://" + in.Authority + uri)
 	if err != nil {
-		return proto.Failf(proto.Unexpected, "build request: %v", unwrapURLError(err))
+		return proto.Failf(proto.Unexpected, "build request: %v", proto.UnwrapURLError(err))
 	}
 	method := opts.Method
 	if method == "" {
@@ -182,9 +182,6 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 			return err
 		}
 		resp, got, err := exchange(conn, req, keep)
-		if hop > 0 {
-			conn.Close() // a redirect's own connection
-		}
 		if err != nil {
 			return err
 		}
@@ -205,10 +202,13 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 			if conn, err = dial(ctx, in, next, origin); err != nil {
 				return err
 			}
+			defer conn.Close() // a redirect's own connection (the ladder closes the first)
 			u = next
 			continue
 		}
-		err = opts.judge(in, resp, got)
+		// Credentials went along when the request carried an
+		// Authorization header: the URL's user info or header='s.
+		err = opts.judge(in, resp, got, req.Header.Get("Authorization") != "")
 		if err != nil && hop > 0 {
 			var f *proto.Failure
 			if errors.As(err, &f) {
@@ -255,7 +255,7 @@ func (o Options) request(ctx context.Context, in proto.Input, u *url.URL, method
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return nil, proto.Failf(proto.Unexpected, "build request: %v", unwrapURLError(err))
+		return nil, proto.Failf(proto.Unexpected, "build request: %v", proto.UnwrapURLError(err))
 	}
 	req.Header.Set("User-Agent", in.UserAgent)
 	req.Header.Set("Accept", "*/*")
@@ -322,10 +322,13 @@ func exchange(conn net.Conn, req *http.Request, keep bool) (*http.Response, []by
 
 // judge decides on an answer: the status range (or cluster_health=),
 // then the expectations. A mismatch is not_ready: the server answers, not
-// yet what the options want.
-func (o Options) judge(in proto.Input, resp *http.Response, body []byte) error {
+// yet what the options want. creds tells whether the request carried
+// credentials: a 401 to it is auth_failed, as the databases' refusals
+// are; a 401 to a request without them is unexpected (the hint says
+// how to give them).
+func (o Options) judge(in proto.Input, resp *http.Response, body []byte, creds bool) error {
 	if o.ClusterHealth != "" {
-		return clusterHealth(in, resp.StatusCode, resp.Status, body, o.ClusterHealth)
+		return clusterHealth(in, resp.StatusCode, resp.Status, body, o.ClusterHealth, creds)
 	}
 	lo, hi := o.StatusMin, o.StatusMax
 	if lo == 0 {
@@ -334,10 +337,13 @@ func (o Options) judge(in proto.Input, resp *http.Response, body []byte) error {
 	code := resp.StatusCode
 	if code < lo || code > hi {
 		err := fmt.Errorf("HTTP %s (want %s)", proto.ServerText(resp.Status), statusRange(lo, hi))
-		if code == http.StatusServiceUnavailable {
+		switch {
+		case code == http.StatusServiceUnavailable:
 			return proto.Fail(proto.NotReady, err)
+		case code == http.StatusUnauthorized && creds:
+			return proto.FailHint(proto.AuthFailed, statusHint(in, code, lo, hi, creds), err)
 		}
-		return proto.FailHint(proto.Unexpected, statusHint(in, code, lo, hi), err)
+		return proto.FailHint(proto.Unexpected, statusHint(in, code, lo, hi, creds), err)
 	}
 	mismatch := func(option string, err error) error {
 		return proto.FailHint(proto.NotReady,
@@ -426,9 +432,10 @@ func cause(err error) string {
 	return err.Error()
 }
 
-// statusHint says what a status out of range points at. The path is named
-// without the query, which may hold a token.
-func statusHint(in proto.Input, code, lo, hi int) string {
+// statusHint says what a status out of range points at; creds tells
+// whether the request carried credentials. The path is named without the
+// query, which may hold a token.
+func statusHint(in proto.Input, code, lo, hi int, creds bool) string {
 	path := in.Path
 	if path == "" {
 		path = "/"
@@ -437,8 +444,8 @@ func statusHint(in proto.Input, code, lo, hi int) string {
 	case code == http.StatusNotFound || code == http.StatusGone:
 		return fmt.Sprintf("%s answers HTTP, but has nothing at %s: is the path right (and the server the one meant: another app on this port answers 404 too)?", in.Addr, path)
 	case code == http.StatusUnauthorized || code == http.StatusProxyAuthRequired:
-		if in.HasUser {
-			return fmt.Sprintf("%s rejected the credentials in the URL for %s: check the user and password", in.Addr, path)
+		if creds {
+			return fmt.Sprintf("%s rejected the credentials sent for %s (the URL's user and password, or header=Authorization:): check them; waiting will not fix this", in.Addr, path)
 		}
 		return fmt.Sprintf("%s wants credentials for %s: give them in the URL (https://user:password@host/…), or probe a path that needs none", in.Addr, path)
 	case code == http.StatusForbidden:
@@ -458,13 +465,4 @@ func statusRange(lo, hi int) string {
 		return fmt.Sprint(lo)
 	}
 	return fmt.Sprintf("%d-%d", lo, hi)
-}
-
-// unwrapURLError drops url.Error's copy of the URL, which may hold a secret.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

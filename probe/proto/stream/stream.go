@@ -45,7 +45,18 @@ func (o Options) Set() bool { return len(o.Send) > 0 || o.Expect.Set() }
 // answer that does not match is unexpected, with what was expected and a
 // few printable characters of what came; no answer at all is closed (the
 // peer hung up) or timeout (it stayed silent).
+//
+// Without an expectation nothing is read: on TLS the check then first
+// awaits the server's verdict on the client certificate
+// (proto.TLSConn.Verdict), which TLS 1.3 sends after the handshake and
+// only a read would see; first, so that Send (which may carry a
+// credential) goes only to a server that let the client in.
 func Check(ctx context.Context, conn net.Conn, in proto.Input, o Options) error {
+	if tc, ok := conn.(*proto.TLSConn); ok && !o.Expect.Set() {
+		if err := tc.Verdict(ctx); err != nil {
+			return err
+		}
+	}
 	if len(o.Send) > 0 {
 		if _, err := conn.Write(o.Send); err != nil {
 			return err
