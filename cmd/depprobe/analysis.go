@@ -112,7 +112,11 @@ func analyze(targets []*probe.Target, results []probe.Result, self *kube.Self, n
 		if fast {
 			c := oneCause{cause: "mesh_proxy", evidence: evidence(all)}
 			c.text = fmt.Sprintf("the %s proxy is not up: this pod is meshed, and every target, external ones included, was refused within %s, as the mesh's redirect to a proxy that does not listen yet does", self.Mesh, fastRefusal)
-			if !self.ProxyNative && !self.ProxyRunning {
+			// Certain only while this pod initializes: depprobe is then an
+			// init container, and a regular proxy container starts after
+			// it. In a regular container (wait -- app) the proxy starts
+			// beside it.
+			if !self.ProxyNative && !self.ProxyRunning && self.Initializing {
 				c.certain = true
 				c.text += fmt.Sprintf("; %s is a regular container, which starts only after the init containers: it cannot come up while this one waits", self.Proxy)
 			}

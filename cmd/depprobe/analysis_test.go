@@ -48,7 +48,8 @@ func TestAnalyze(t *testing.T) {
 	dnsRefused := errors.New("lookup db on 10.96.0.10:53: read udp 10.244.0.5:41234->10.96.0.10:53: read: connection refused")
 	refused := errors.New("connect: connection refused")
 	unknownCA := x509.UnknownAuthorityError{Cert: &x509.Certificate{Issuer: pkix.Name{CommonName: "Corp Proxy CA"}}}
-	istio := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", DNS: true}
+	istio := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", Initializing: true, DNS: true}
+	istioApp := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", DNS: true} // wait -- app: initialized
 	istioNative := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", ProxyNative: true, DNS: true}
 	policed := &kube.Self{Name: "web-0", Egress: []string{"default-deny-egress"}, DNS: false}
 	tests := []struct {
@@ -89,6 +90,9 @@ func TestAnalyze(t *testing.T) {
 		{"meshed, every target refused at once, the proxy a regular container", mk("db=postgres://db:5432", "api=https://api.example.com"),
 			[]probe.Result{failed("db", probe.Connect, probe.Refused, 300*time.Microsecond, refused), failed("api", probe.Connect, probe.Refused, 200*time.Microsecond, refused)},
 			istio, "app", "mesh_proxy", true, "the istio proxy is not up"},
+		{"meshed, depprobe in a regular container (wait -- app): the proxy starts beside it, not certain", mk("db=postgres://db:5432", "api=https://api.example.com"),
+			[]probe.Result{failed("db", probe.Connect, probe.Refused, 300*time.Microsecond, refused), failed("api", probe.Connect, probe.Refused, 200*time.Microsecond, refused)},
+			istioApp, "app", "mesh_proxy", false, "the istio proxy is not up"},
 		{"meshed with a native sidecar proxy: not certain", mk("db=postgres://db:5432", "api=https://api.example.com"),
 			[]probe.Result{failed("db", probe.Connect, probe.Refused, 300*time.Microsecond, refused), failed("api", probe.Connect, probe.Refused, 200*time.Microsecond, refused)},
 			istioNative, "app", "mesh_proxy", false, "the istio proxy is not up"},
@@ -126,7 +130,7 @@ func TestAnalyze(t *testing.T) {
 
 // ownPod is this test pod as the API gives it: meshed by Istio's
 // injector (its annotation), the proxy a regular container not started.
-const ownPod = `{"metadata":{"name":"web-6d4cf56db6-x2x9q","namespace":"app","uid":"5f2c-uid","labels":{"app":"web"},"annotations":{"sidecar.istio.io/status":"{\"containers\":[\"istio-proxy\"]}"}},"spec":{"containers":[{"name":"app"},{"name":"istio-proxy"}],"initContainers":[{"name":"wait"}]},"status":{"phase":"Pending","initContainerStatuses":[{"name":"wait","ready":false,"state":{"running":{}}}],"containerStatuses":[{"name":"istio-proxy","ready":false,"state":{"waiting":{"reason":"PodInitializing"}}}]}}`
+const ownPod = `{"metadata":{"name":"web-6d4cf56db6-x2x9q","namespace":"app","uid":"5f2c-uid","labels":{"app":"web"},"annotations":{"sidecar.istio.io/status":"{\"containers\":[\"istio-proxy\"]}"}},"spec":{"containers":[{"name":"app"},{"name":"istio-proxy"}],"initContainers":[{"name":"wait"}]},"status":{"phase":"Pending","conditions":[{"type":"Initialized","status":"False","reason":"ContainersNotInitialized"}],"initContainerStatuses":[{"name":"wait","ready":false,"state":{"running":{}}}],"containerStatuses":[{"name":"istio-proxy","ready":false,"state":{"waiting":{"reason":"PodInitializing"}}}]}}`
 
 // TestWaitMeshedGivesUpAtOnce: in a meshed pod whose proxy cannot start
 // before this wait ends, every target refused at once ends the wait at
@@ -165,6 +169,35 @@ func TestWaitMeshedGivesUpAtOnce(t *testing.T) {
 		if !strings.Contains(event, want) {
 			t.Errorf("the last Event lacks %s:\n%s", want, event)
 		}
+	}
+}
+
+// TestWaitMeshedInAppContainer: in front of the app (wait -- app, in a
+// regular container of an initialized pod) the proxy starts beside
+// depprobe: every target refused at once is said as the cause, but does
+// not end the wait (it ended it at once, as if depprobe were an init
+// container).
+func TestWaitMeshedInAppContainer(t *testing.T) {
+	pod, err := os.ReadFile("../../internal/kube/testdata/pod-meshed-app.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, env := inPod(t, map[string]kubetest.Answer{
+		"/api/v1/namespaces/app/pods/app":                                              kubetest.OK(string(pod)),
+		kubetest.ListPath("/apis/networking.k8s.io/v1", "app", "networkpolicies", nil): kubetest.List(),
+	})
+	env["HOSTNAME"] = "app"
+	term := filepath.Join(t.TempDir(), "termination-log")
+	env["DEPPROBE_TERMINATION_LOG"] = term
+	env["DEPPROBE_TIMEOUT"] = "1s"
+	res := runWith(t, env, "wait", "db=tcp://"+refusedAddr(t), "api=tcp://"+refusedAddr(t))
+	msg, _ := os.ReadFile(term)
+	lines := strings.Split(strings.TrimSpace(string(msg)), "\n")
+	if res.code != exitNotReady || !strings.HasPrefix(lines[0], "one cause: the istio proxy is not up") || strings.Contains(string(msg), "cannot come up") {
+		t.Errorf("exit code %d; termination message:\n%s\nwant the cause first, without saying the proxy cannot come up", res.code, msg)
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "(DEPPROBE_TIMEOUT=1s reached): one cause: the istio proxy is not up") {
+		t.Errorf("key sentence = %q, want the wait to have run to its deadline", last)
 	}
 }
 
