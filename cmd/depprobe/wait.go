@@ -71,9 +71,9 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 			}
 			certain.Unlock()
 		case ok:
-			pub.note("one cause: " + oc.text + " (" + strings.Join(oc.evidence, "; ") + ")")
-		case !r.Ready() && r.Outcome != probe.Canceled:
-			pub.note(r.Target + ": " + r.Diagnosis() + " (hint: " + r.Hint + ")")
+			pub.note(i, r, &oc)
+		case r.Outcome != probe.Canceled:
+			pub.note(i, r, nil)
 		}
 	}
 	for i, t := range targets {
