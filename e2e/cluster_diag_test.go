@@ -288,7 +288,7 @@ func TestClusterSelectorMatchesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg, _ := gaveUp(t, ns, "db=tcp://db:5432", "10s")
-	says(t, "termination message", msg, `Service "db" selects app=database, and no pod in namespace "`+ns+`" has those labels (pod "db-`, `has app=db`,
+	says(t, "termination message", msg, `Service "db" selects app=database, and no pod in namespace "`+ns+`" has those labels (deployment/db makes pods with app=db)`,
 		"hint: fix the Service's selector or the pods' labels: kubectl -n "+ns+" get pods --show-labels",
 		"not ready: db (connect refused, no_pods)")
 }

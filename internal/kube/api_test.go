@@ -35,7 +35,7 @@ const (
 )
 
 // newFakeAPI starts an API server and a Client of namespace app for it.
-func newFakeAPI(t *testing.T, routes map[string]answer) (*kubetest.API, *Client) {
+func newFakeAPI(t testing.TB, routes map[string]answer) (*kubetest.API, *Client) {
 	t.Helper()
 	api := kubetest.New(t, "app", testToken, routes)
 	c, err := New(Config{Host: api.Host, Port: api.Port, TokenFile: api.Dir + "/token", CAFile: api.Dir + "/ca.crt", Namespace: "app", UserAgent: "depprobe/test"})

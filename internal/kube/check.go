@@ -82,7 +82,7 @@ func (c *Client) checkService(ctx context.Context, o Object, th *Throttle) (Find
 		}
 	}
 	var eps endpointSliceList
-	if err := c.list(ctx, "discovery.k8s.io", "v1", "endpointslices", o.Namespace, "kubernetes.io/service-name="+o.Name, "", &eps); err != nil {
+	if err := listItems(ctx, c, "discovery.k8s.io", "v1", "endpointslices", o.Namespace, "kubernetes.io/service-name="+o.Name, "", &eps.Items); err != nil {
 		return f, err
 	}
 	if n, addrs := readyEndpoints(eps.Items, port); n > 0 {
@@ -180,7 +180,7 @@ func (c *Client) checkPods(ctx context.Context, o Object, th *Throttle) (Finding
 	sel := o.Selector
 	f := Finding{Namespace: o.Namespace, Object: "pods -l " + sel}
 	var pods podList
-	if err := c.list(ctx, "", "v1", "pods", o.Namespace, sel, "", &pods); err != nil {
+	if err := listItems(ctx, c, "", "v1", "pods", o.Namespace, sel, "", &pods.Items); err != nil {
 		return f, err
 	}
 	live := livePods(pods.Items)
@@ -214,7 +214,7 @@ func (c *Client) checkPods(ctx context.Context, o Object, th *Throttle) (Finding
 func (c *Client) withPods(ctx context.Context, f Finding, th *Throttle, ns string, sel labelSelector, key string) (Finding, error) {
 	return why(th, key, func() (Finding, error) {
 		var pods podList
-		err := c.list(ctx, "", "v1", "pods", ns, sel.String(), "", &pods)
+		err := listItems(ctx, c, "", "v1", "pods", ns, sel.String(), "", &pods.Items)
 		if fe := (*ForbiddenError)(nil); errors.As(err, &fe) {
 			return f, nil // the object's own status says enough
 		}

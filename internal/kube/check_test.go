@@ -2,6 +2,7 @@ package kube
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,10 +179,11 @@ func TestThrottle(t *testing.T) {
 	step(80*time.Second, "connect refused", 6)
 	step(time.Second, "connect timeout", 6) // a new symptom, within MinLookupInterval
 	step(time.Second, "connect timeout", 7) // a new symptom: at once
-	found.Text = "unschedulable"
+	found.Text = "crash, 6 restarts"
+	step(10*time.Second, "connect timeout", 8) // the same cause in other words → 20s
 	step(10*time.Second, "connect timeout", 8)
-	found.Text = "crash"
-	step(10*time.Second, "connect timeout", 9) // the finding changed: back to 10s
+	found.Cause = NoPods
+	step(10*time.Second, "connect timeout", 9) // the cause changed: back to 10s
 	step(10*time.Second, "connect timeout", 10)
 }
 
@@ -197,7 +199,8 @@ func TestLookupsPerMinute(t *testing.T) {
 	for range 6000 {
 		th.Lookup("connect refused", func() (Finding, error) {
 			at = append(at, now.Sub(start))
-			return Finding{Cause: PodsNotReady, Text: "crash"}, nil
+			// A crash-looping pod: its restart count changes at every lookup.
+			return Finding{Cause: PodsNotReady, Text: fmt.Sprintf("pod %q is in CrashLoopBackOff, %d restarts", "db-0", 5+len(at))}, nil
 		})
 		now = now.Add(100 * time.Millisecond)
 	}

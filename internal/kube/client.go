@@ -52,13 +52,19 @@ const ServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 // it zero.
 const RequestTimeout = 2 * time.Second
 
-// maxBody caps what one answer may be: a list is asked for with a limit
-// (see listLimit), so a bigger answer is not one depprobe asked for.
-const maxBody = 8 << 20
+// MaxAnswer caps what depprobe reads of one answer: 2 MiB. It decodes as it
+// reads, one list item at a time, keeping only the fields it needs, so
+// memory stays far below it; an answer that goes on (the API server's
+// cache ignores a list's limit, see list) is "too many to say"
+// (*TooBigError), never read whole.
+const MaxAnswer = 2 << 20
 
-// listLimit caps the items of one LIST: a diagnosis names a few objects,
-// never hundreds.
+// listLimit caps the items of one LIST where the API server honors a
+// limit: a diagnosis names a few objects, never hundreds.
 const listLimit = 100
+
+// maxStatus caps what is read of an error's answer (a metav1.Status).
+const maxStatus = 64 << 10
 
 // Config is where the API is and who depprobe is there. cmd fills it from
 // KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT and the service
@@ -205,9 +211,11 @@ func (r request) path() string {
 }
 
 // do makes one request under its own time limit and decodes the answer
-// into out. A 403 is a *ForbiddenError, a 404 a *NotFoundError, any other
-// status a *StatusError; a request that was denied once is not made again.
-func (c *Client) do(ctx context.Context, r request, out any) error {
+// with decode (nil: the answer is not read), from at most MaxAnswer bytes.
+// A 403 is a *ForbiddenError, a 404 a *NotFoundError, any other status a
+// *StatusError, a longer answer a *TooBigError; a request that was denied
+// once is not made again.
+func (c *Client) do(ctx context.Context, r request, decode func(*json.Decoder) error) error {
 	key := r.rule
 	key.Namespace = r.namespace
 	c.mu.Lock()
@@ -251,15 +259,9 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return &APIError{Rule: key, Err: err}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return &APIError{Rule: key, Err: err}
-	}
-	if len(data) > maxBody {
-		return &APIError{Rule: key, Err: fmt.Errorf("an answer of more than %d bytes", maxBody)}
-	}
 	if resp.StatusCode/100 != 2 {
 		var st status
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxStatus))
 		json.Unmarshal(data, &st) // a body that is not a Status leaves the message empty
 		switch resp.StatusCode {
 		case http.StatusForbidden:
@@ -273,34 +275,115 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		}
 		return &StatusError{Rule: key, Code: resp.StatusCode, Reason: st.Reason, Message: printable(st.Message, 300)}
 	}
-	if out == nil {
+	if decode == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &APIError{Rule: key, Err: fmt.Errorf("an answer that is not the expected JSON: %v", err)}
+	answer := &io.LimitedReader{R: resp.Body, N: MaxAnswer}
+	if err := decode(json.NewDecoder(answer)); err != nil {
+		if answer.N == 0 {
+			return &TooBigError{Rule: key}
+		}
+		var (
+			se *json.SyntaxError
+			te *json.UnmarshalTypeError
+		)
+		if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, errShape) {
+			return &APIError{Rule: key, Err: fmt.Errorf("an answer that is not the expected JSON: %v", err)}
+		}
+		return &APIError{Rule: key, Err: err} // the answer broke off: the transport's error
+
 	}
 	return nil
 }
 
 // get reads one object.
 func (c *Client) get(ctx context.Context, group, version, resource, ns, name string, out any) error {
-	return c.do(ctx, request{rule: Rule{Verb: "get", Group: group, Resource: resource}, version: version, namespace: ns, name: name}, out)
+	return c.do(ctx, request{rule: Rule{Verb: "get", Group: group, Resource: resource}, version: version, namespace: ns, name: name},
+		func(dec *json.Decoder) error { return dec.Decode(out) })
 }
 
-// list reads objects of a namespace ("" for every namespace) that match a
-// label selector and a field selector (either may be empty), at most
-// listLimit of them, from the API server's cache (resourceVersion=0: no
-// quorum read of etcd, which keeps 500 waiting pods cheap).
-func (c *Client) list(ctx context.Context, group, version, resource, ns, labels, fields string, out any) error {
-	q := url.Values{"limit": {fmt.Sprint(listLimit)}, "resourceVersion": {"0"}}
+// listItems reads into items the objects of a namespace ("" for every
+// namespace) that match a label selector or a field selector, or, with
+// neither, the first listLimit of every one (depprobe lists unselected
+// only the few kinds a namespace has few of: workloads, NetworkPolicies).
+//
+// A selected list is read from the API server's cache (resourceVersion=0:
+// no quorum read of etcd, which keeps 500 waiting pods cheap), which
+// serves every match and ignores the limit; the selector keeps it small,
+// and MaxAnswer bounds what is read. An unselected one is read without
+// resourceVersion=0, so that its limit holds: a consistent read, paged by
+// the API server.
+func listItems[T any](ctx context.Context, c *Client, group, version, resource, ns, labels, fields string, items *[]T) error {
+	q := url.Values{"limit": {fmt.Sprint(listLimit)}}
 	if labels != "" {
 		q.Set("labelSelector", labels)
 	}
 	if fields != "" {
 		q.Set("fieldSelector", fields)
 	}
-	return c.do(ctx, request{rule: Rule{Verb: "list", Group: group, Resource: resource}, version: version, namespace: ns, query: q}, out)
+	if labels != "" || fields != "" {
+		q.Set("resourceVersion", "0")
+	}
+	return c.do(ctx, request{rule: Rule{Verb: "list", Group: group, Resource: resource}, version: version, namespace: ns, query: q},
+		func(dec *json.Decoder) error { return decodeItems(dec, items) })
 }
+
+// decodeItems decodes a list's items one at a time into items, skipping
+// the list's other fields: the decoder holds one item, never the list.
+func decodeItems[T any](dec *json.Decoder, items *[]T) error {
+	if err := delim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		name, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if name != "items" {
+			var skip struct{}
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok == nil { // "items": null
+			continue
+		}
+		if tok != json.Delim('[') {
+			return fmt.Errorf("%w: items is %v, not a list", errShape, tok)
+		}
+		for dec.More() {
+			var it T
+			if err := dec.Decode(&it); err != nil {
+				return err
+			}
+			*items = append(*items, it)
+		}
+		if err := delim(dec, ']'); err != nil {
+			return err
+		}
+	}
+	return delim(dec, '}')
+}
+
+// delim reads the next token, which must be d.
+func delim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("%w: %v where %v was expected", errShape, tok, d)
+	}
+	return nil
+}
+
+// errShape is a list whose JSON is not shaped as the API writes one.
+var errShape = errors.New("not a list")
 
 // Rule is one RBAC permission: a verb on a resource of an API group, in a
 // namespace ("" where it does not matter or is cluster-wide).
@@ -379,6 +462,15 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("the Kubernetes API answered %d %s to %s %s: %s", e.Code, e.Reason, e.Rule.Verb, resourceName(e.Rule), e.Message)
+}
+
+// TooBigError is an answer longer than MaxAnswer: more objects than a
+// diagnosis can say anything of (a selector that matches hundreds of
+// pods), read no further.
+type TooBigError struct{ Rule Rule }
+
+func (e *TooBigError) Error() string {
+	return fmt.Sprintf("the Kubernetes API: %s %s: more than %d MiB in one answer: too many to say", e.Rule.Verb, resourceName(e.Rule), MaxAnswer>>20)
 }
 
 // APIError is a request that got no answer: the API server refused the

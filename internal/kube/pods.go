@@ -71,7 +71,7 @@ func (c *Client) podsVerdict(ctx context.Context, ns string, pods []pod) verdict
 func (c *Client) probeFailure(ctx context.Context, ns, name string) string {
 	var evs eventList
 	fields := "involvedObject.kind=Pod,involvedObject.name=" + name + ",reason=Unhealthy"
-	if err := c.list(ctx, "", "v1", "events", ns, "", fields, &evs); err != nil {
+	if err := listItems(ctx, c, "", "v1", "events", ns, "", fields, &evs.Items); err != nil {
 		return ""
 	}
 	var last *event

@@ -74,7 +74,7 @@ func (c *Client) Self(ctx context.Context) (Self, error) {
 		}
 	}
 	var nps networkPolicyList
-	err := c.list(ctx, "networking.k8s.io", "v1", "networkpolicies", c.ns, "", "", &nps)
+	err := listItems(ctx, c, "networking.k8s.io", "v1", "networkpolicies", c.ns, "", "", &nps.Items)
 	if fe := (*ForbiddenError)(nil); errors.As(err, &fe) {
 		return s, nil // no evidence of policies either way
 	}

@@ -150,7 +150,7 @@ func (x *explainer) explain(ctx context.Context) (Finding, error) {
 			"%s has no port %d (its ports: %s)", name, ref.Port, portList(svc.Spec.Ports))
 	}
 	var eps endpointSliceList
-	if err := c.list(ctx, "discovery.k8s.io", "v1", "endpointslices", ref.Namespace, "kubernetes.io/service-name="+ref.Name, "", &eps); err != nil {
+	if err := listItems(ctx, c, "discovery.k8s.io", "v1", "endpointslices", ref.Namespace, "kubernetes.io/service-name="+ref.Name, "", &eps.Items); err != nil {
 		return Finding{}, err
 	}
 	ready, readyAddrs := readyEndpoints(eps.Items, port)
@@ -174,7 +174,7 @@ func (x *explainer) explain(ctx context.Context) (Finding, error) {
 		}
 		if port != nil && len(svc.Spec.Selector) > 0 {
 			var pods podList
-			if err := c.list(ctx, "", "v1", "pods", ref.Namespace, equalitySelector(svc.Spec.Selector), "", &pods); err != nil {
+			if err := listItems(ctx, c, "", "v1", "pods", ref.Namespace, equalitySelector(svc.Spec.Selector), "", &pods.Items); err != nil {
 				return Finding{}, err
 			}
 			if f, ok := x.targetPort(port, livePods(pods.Items)); ok {
@@ -197,7 +197,7 @@ func (x *explainer) explain(ctx context.Context) (Finding, error) {
 	}
 	sel := equalitySelector(svc.Spec.Selector)
 	var pods podList
-	if err := c.list(ctx, "", "v1", "pods", ref.Namespace, sel, "", &pods); err != nil {
+	if err := listItems(ctx, c, "", "v1", "pods", ref.Namespace, sel, "", &pods.Items); err != nil {
 		return Finding{}, err
 	}
 	live := livePods(pods.Items)
@@ -224,7 +224,7 @@ func (c *Client) serviceMissing(ctx context.Context, ref ServiceRef) (Finding, e
 	f.Text = fmt.Sprintf("Service %q does not exist in namespace %q", ref.Name, ref.Namespace)
 	f.Hint = fmt.Sprintf("create it, or fix the name: kubectl -n %s get services", ref.Namespace)
 	var all serviceList
-	err := c.list(ctx, "", "v1", "services", "", "", "metadata.name="+ref.Name, &all)
+	err := listItems(ctx, c, "", "v1", "services", "", "", "metadata.name="+ref.Name, &all.Items)
 	if fe := (*ForbiddenError)(nil); errors.As(err, &fe) {
 		return f, nil // where else it is needs a cluster-wide list; say what is known
 	}
@@ -246,13 +246,17 @@ func (c *Client) serviceMissing(ctx context.Context, ref ServiceRef) (Finding, e
 
 // noPods says the selector matches no pod, and why when a Deployment or
 // StatefulSet of the namespace makes such pods: scaled to zero (certain),
-// or unable to create them (its ReplicaFailure condition).
+// or unable to create them (its ReplicaFailure condition). When none
+// does, a workload named like the Service is named with its pods' labels:
+// the likely target of a selector that has a typo. No pod is listed
+// beyond the selector's: a namespace may hold hundreds.
 func (x *explainer) noPods(ctx context.Context, sel string) (Finding, error) {
 	c, ns := x.c, x.ref.Namespace
 	name := fmt.Sprintf("Service %q", x.ref.Name)
+	near := ""
 	for _, kind := range []string{"deployments", "statefulsets"} {
 		var ws workloadList
-		err := c.list(ctx, "apps", "v1", kind, ns, "", "", &ws)
+		err := listItems(ctx, c, "apps", "v1", kind, ns, "", "", &ws.Items)
 		if fe := (*ForbiddenError)(nil); errors.As(err, &fe) {
 			continue
 		}
@@ -260,10 +264,13 @@ func (x *explainer) noPods(ctx context.Context, sel string) (Finding, error) {
 			return Finding{}, err
 		}
 		for _, w := range ws.Items {
+			obj := fmt.Sprintf("%s/%s", strings.TrimSuffix(kind, "s"), w.Metadata.Name)
 			if !subsetOf(x.svc.Spec.Selector, w.Spec.Template.Metadata.Labels) {
+				if near == "" && strings.HasPrefix(w.Metadata.Name, x.ref.Name) {
+					near = fmt.Sprintf("%s makes pods with %s", obj, equalitySelector(w.Spec.Template.Metadata.Labels))
+				}
 				continue
 			}
-			obj := fmt.Sprintf("%s/%s", strings.TrimSuffix(kind, "s"), w.Metadata.Name)
 			if w.Spec.Replicas != nil && *w.Spec.Replicas == 0 {
 				x.f.Object, x.f.Certain = obj, true
 				return x.done(ScaledToZero,
@@ -283,25 +290,10 @@ func (x *explainer) noPods(ctx context.Context, sel string) (Finding, error) {
 		}
 	}
 	hint := fmt.Sprintf("fix the Service's selector or the pods' labels: kubectl -n %s get pods --show-labels", ns)
-	if near := x.nearMiss(ctx); near != "" {
+	if near != "" {
 		return x.done(NoPods, hint, "%s selects %s, and no pod in namespace %q has those labels (%s)", name, sel, ns, near)
 	}
 	return x.done(NoPods, hint, "%s selects %s, and no pod in namespace %q has those labels", name, sel, ns)
-}
-
-// nearMiss names a pod whose name starts with the Service's, with its
-// labels: the likely pod of a selector that has a typo.
-func (x *explainer) nearMiss(ctx context.Context) string {
-	var pods podList
-	if err := x.c.list(ctx, "", "v1", "pods", x.ref.Namespace, "", "", &pods); err != nil {
-		return ""
-	}
-	for _, p := range livePods(pods.Items) {
-		if strings.HasPrefix(p.Metadata.Name, x.ref.Name) {
-			return fmt.Sprintf("pod %q has %s", p.Metadata.Name, equalitySelector(p.Metadata.Labels))
-		}
-	}
-	return ""
 }
 
 // targetPort checks that the selected pods declare the Service port's
@@ -346,11 +338,11 @@ func (x *explainer) targetPort(port *servicePort, live []pod) (Finding, bool) {
 func (x *explainer) networkPolicies(ctx context.Context, readyAddrs []string) (Finding, error) {
 	ns := x.ref.Namespace
 	var pods podList
-	if err := x.c.list(ctx, "", "v1", "pods", ns, equalitySelector(x.svc.Spec.Selector), "", &pods); err != nil {
+	if err := listItems(ctx, x.c, "", "v1", "pods", ns, equalitySelector(x.svc.Spec.Selector), "", &pods.Items); err != nil {
 		return Finding{}, err
 	}
 	var nps networkPolicyList
-	if err := x.c.list(ctx, "networking.k8s.io", "v1", "networkpolicies", ns, "", "", &nps); err != nil {
+	if err := listItems(ctx, x.c, "networking.k8s.io", "v1", "networkpolicies", ns, "", "", &nps.Items); err != nil {
 		return Finding{}, err
 	}
 	var names []string

@@ -23,10 +23,14 @@ func TestExplainService(t *testing.T) {
 		certain bool
 		text    []string // each must appear in Text
 		hint    string   // must appear in Hint
+		// requests is what the lookup costs the API server (docs/cluster.md
+		// gives these figures).
+		requests int
 	}{
 		{
-			name: "missing here, exists in another namespace",
-			ref:  ServiceRef{"app", "db", 5432}, sym: Symptom{"resolve", "not_found"},
+			name:     "missing here, exists in another namespace",
+			requests: 2,
+			ref:      ServiceRef{"app", "db", 5432}, sym: Symptom{"resolve", "not_found"},
 			routes: map[string]answer{
 				listPath("/api/v1", "", "services", map[string]string{"fieldSelector": "metadata.name=db"}): list(serviceJSON("data", "db", appDB, dbPorts)),
 			},
@@ -35,8 +39,9 @@ func TestExplainService(t *testing.T) {
 			hint:  "write db.data",
 		},
 		{
-			name: "missing, and no permission to look elsewhere",
-			ref:  ServiceRef{"app", "db", 5432}, sym: Symptom{"resolve", "not_found"},
+			name:     "missing, and no permission to look elsewhere",
+			requests: 2,
+			ref:      ServiceRef{"app", "db", 5432}, sym: Symptom{"resolve", "not_found"},
 			routes: map[string]answer{
 				listPath("/api/v1", "", "services", map[string]string{"fieldSelector": "metadata.name=db"}): forbidden("list", "services", "", ""),
 			},
@@ -45,15 +50,17 @@ func TestExplainService(t *testing.T) {
 			hint:  "kubectl -n app get services",
 		},
 		{
-			name: "no such port",
-			ref:  ServiceRef{"app", "web", 8080}, sym: refused,
+			name:     "no such port",
+			requests: 1,
+			ref:      ServiceRef{"app", "web", 8080}, sym: refused,
 			routes: map[string]answer{svcPath("app", "web"): ok(serviceJSON("app", "web", `{"app":"web"}`, webPorts))},
 			cause:  ServicePortMissing,
 			text:   []string{`Service "web" has no port 8080 (its ports: 80/http)`},
 		},
 		{
-			name: "no selector, no EndpointSlice",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "no selector, no EndpointSlice",
+			requests: 2,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "db"):    ok(serviceJSON("app", "db", "", dbPorts)),
 				slicesPath("app", "db"): list(),
@@ -62,8 +69,9 @@ func TestExplainService(t *testing.T) {
 			text:  []string{"no selector and no EndpointSlice"},
 		},
 		{
-			name: "selector matches nothing: the Deployment is scaled to zero",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "selector matches nothing: the Deployment is scaled to zero",
+			requests: 4,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "db"):                                 ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"):                              list(),
@@ -75,23 +83,25 @@ func TestExplainService(t *testing.T) {
 			hint: "kubectl -n app scale deployment/db --replicas=1",
 		},
 		{
-			name: "selector matches nothing: a pod of that name has other labels",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "selector matches nothing: a workload of that name makes pods with other labels",
+			requests: 5,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
-				svcPath("app", "db"):                                  ok(serviceJSON("app", "db", appDB, dbPorts)),
-				slicesPath("app", "db"):                               list(),
-				podsPath("app", "app=db"):                             list(),
-				listPath("/apis/apps/v1", "app", "deployments", nil):  list(),
+				svcPath("app", "db"):      ok(serviceJSON("app", "db", appDB, dbPorts)),
+				slicesPath("app", "db"):   list(),
+				podsPath("app", "app=db"): list(),
+				listPath("/apis/apps/v1", "app", "deployments", nil): list(`{"metadata":{"name":"web","namespace":"app"},"spec":{"replicas":1,"template":{"metadata":{"labels":{"app":"web"}}}}}`,
+					`{"metadata":{"name":"db","namespace":"app"},"spec":{"replicas":1,"template":{"metadata":{"labels":{"app":"database"}}}}}`),
 				listPath("/apis/apps/v1", "app", "statefulsets", nil): forbidden("list", "statefulsets", "apps", "app"),
-				podsPath("app", ""):                                   list(podJSON("db-5d8f-q", `{"app":"database"}`, declares5432, runningReady)),
 			},
 			cause: NoPods,
-			text:  []string{`Service "db" selects app=db, and no pod in namespace "app" has those labels (pod "db-5d8f-q" has app=database)`},
+			text:  []string{`Service "db" selects app=db, and no pod in namespace "app" has those labels (deployment/db makes pods with app=database)`},
 			hint:  "--show-labels",
 		},
 		{
-			name: "pods in CrashLoopBackOff",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "pods in CrashLoopBackOff",
+			requests: 3,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "db"):      ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"):   list(sliceJSON("db", false, "10.244.0.7", "pg", 5432)),
@@ -102,8 +112,9 @@ func TestExplainService(t *testing.T) {
 			hint:  "kubectl -n app logs db-7c9f-x -c app --previous",
 		},
 		{
-			name: "crash-looping, caught between two back-offs",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "crash-looping, caught between two back-offs",
+			requests: 3,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "db"):    ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"): list(),
@@ -115,8 +126,9 @@ func TestExplainService(t *testing.T) {
 			hint:  "--previous",
 		},
 		{
-			name: "an image that does not exist is certain",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "an image that does not exist is certain",
+			requests: 3,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "db"):      ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"):   list(),
@@ -127,8 +139,9 @@ func TestExplainService(t *testing.T) {
 			hint: "fix the image name or tag",
 		},
 		{
-			name: "a pod that cannot be scheduled",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "a pod that cannot be scheduled",
+			requests: 3,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "db"):      ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"):   list(),
@@ -139,8 +152,9 @@ func TestExplainService(t *testing.T) {
 			hint:  "the scheduler cannot place it",
 		},
 		{
-			name: "running, the readiness probe fails",
-			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			name:     "running, the readiness probe fails",
+			requests: 4,
+			ref:      ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "db"):      ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"):   list(sliceJSON("db", false, "10.244.0.7", "pg", 5432)),
@@ -152,8 +166,9 @@ func TestExplainService(t *testing.T) {
 			hint:  "readiness probe fails",
 		},
 		{
-			name: "ready endpoints, a targetPort no container declares",
-			ref:  ServiceRef{"app", "web", 80}, sym: refused,
+			name:     "ready endpoints, a targetPort no container declares",
+			requests: 3,
+			ref:      ServiceRef{"app", "web", 80}, sym: refused,
 			routes: map[string]answer{
 				svcPath("app", "web"):      ok(serviceJSON("app", "web", `{"app":"web"}`, webPorts)),
 				slicesPath("app", "web"):   list(sliceJSON("web", true, "10.244.0.9", "http", 8080)),
@@ -164,8 +179,9 @@ func TestExplainService(t *testing.T) {
 			hint:  "targetPort",
 		},
 		{
-			name: "ready endpoints time out: a NetworkPolicy selects the pods",
-			ref:  ServiceRef{"app", "db", 5432}, sym: Symptom{"connect", "timeout"},
+			name:     "ready endpoints time out: a NetworkPolicy selects the pods",
+			requests: 4,
+			ref:      ServiceRef{"app", "db", 5432}, sym: Symptom{"connect", "timeout"},
 			routes: map[string]answer{
 				svcPath("app", "db"):      ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"):   list(sliceJSON("db", true, "10.244.0.7", "pg", 5432)),
@@ -177,8 +193,9 @@ func TestExplainService(t *testing.T) {
 			hint:  "ingress rules",
 		},
 		{
-			name: "the Service exists, DNS gives no answer",
-			ref:  ServiceRef{"app", "db", 5432}, sym: Symptom{"resolve", "timeout"},
+			name:     "the Service exists, DNS gives no answer",
+			requests: 2,
+			ref:      ServiceRef{"app", "db", 5432}, sym: Symptom{"resolve", "timeout"},
 			routes: map[string]answer{
 				svcPath("app", "db"):    ok(serviceJSON("app", "db", appDB, dbPorts)),
 				slicesPath("app", "db"): list(sliceJSON("db", true, "10.244.0.7", "pg", 5432)),
@@ -194,6 +211,9 @@ func TestExplainService(t *testing.T) {
 			f, err := c.ExplainService(t.Context(), tc.ref, tc.sym)
 			if err != nil {
 				t.Fatalf("ExplainService: %v (asked %q)", err, api.Requests())
+			}
+			if n := len(api.Requests()); n != tc.requests {
+				t.Errorf("%d requests %q, want %d", n, api.Requests(), tc.requests)
 			}
 			if f.Cause != tc.cause || f.Certain != tc.certain {
 				t.Errorf("Cause, Certain = %q, %t, want %q, %t\ntext: %s", f.Cause, f.Certain, tc.cause, tc.certain, f.Text)

@@ -6,9 +6,10 @@ import (
 )
 
 // The spacing of one target's lookups: at least LookupInterval apart, and
-// while a lookup finds what the one before it found, twice as far apart
-// each time, up to MaxLookupInterval. A new symptom (the socket's outcome
-// changed, an object's status moved) is looked up at once, but not within
+// while a lookup finds the cause the one before it found (its words may
+// change: a restart count, a pod's name), twice as far apart each time, up
+// to MaxLookupInterval. A new symptom (the socket's outcome changed, an
+// object's status moved) is looked up at once, but not within
 // MinLookupInterval of the last lookup.
 const (
 	LookupInterval    = 10 * time.Second
@@ -52,7 +53,7 @@ func (t *Throttle) Lookup(key string, f func() (Finding, error)) (Finding, error
 	}
 	found, err := f()
 	switch {
-	case !t.has || key != t.key || err != nil || found != t.last:
+	case !t.has || key != t.key || err != nil || t.lastErr != nil || found.Cause != t.last.Cause || found.Object != t.last.Object:
 		t.interval = LookupInterval
 	default:
 		t.interval = min(2*t.interval, MaxLookupInterval)

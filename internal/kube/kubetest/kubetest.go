@@ -8,6 +8,7 @@ package kubetest
 import (
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -78,7 +79,7 @@ func New(t testing.TB, ns, token string, routes map[string]Answer) *API {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(a.Code)
-		fmt.Fprint(w, a.Body)
+		io.WriteString(w, a.Body)
 	}))
 	t.Cleanup(srv.Close)
 	f.Dir = t.TempDir()
@@ -123,15 +124,20 @@ func (f *API) Bodies() []string {
 // The paths a diagnosis asks, with the query it sends.
 func ServicePath(ns, name string) string { return "/api/v1/namespaces/" + ns + "/services/" + name }
 
+// ListPath is a LIST as depprobe asks it: limit=100, and, when q has a
+// selector, from the API server's cache (resourceVersion=0).
 func ListPath(prefix, ns, resource string, q map[string]string) string {
 	p := prefix
 	if ns != "" {
 		p += "/namespaces/" + ns
 	}
 	p += "/" + resource
-	v := url.Values{"limit": {"100"}, "resourceVersion": {"0"}}
+	v := url.Values{"limit": {"100"}}
 	for k, x := range q {
 		v.Set(k, x)
+	}
+	if len(q) > 0 {
+		v.Set("resourceVersion", "0")
 	}
 	return p + "?" + v.Encode()
 }
