@@ -339,8 +339,8 @@ func decodeItems[T any](dec *json.Decoder, items *[]T) error {
 		if err != nil {
 			return err
 		}
-		if name != "items" {
-			var skip struct{}
+		if name != "items" { // kind, apiVersion, metadata: small
+			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
 				return err
 			}

@@ -161,7 +161,11 @@ func Forbidden(verb, resource, group, ns string) Answer {
 	return Answer{Code: 403, Body: fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"%s","reason":"Forbidden","details":{"kind":"%s"},"code":403}`, msg, resource)}
 }
 
-func List(items ...string) Answer { return OK(`{"items":[` + strings.Join(items, ",") + `]}`) }
+// List is a list as the API writes it: kind, apiVersion and metadata
+// before the items.
+func List(items ...string) Answer {
+	return OK(`{"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"81234"},"items":[` + strings.Join(items, ",") + `]}`)
+}
 
 // Objects, as the API writes them.
 
