@@ -25,7 +25,8 @@ test: lint
 # compose, offline (root; Debian's containerd, runc, CNI plugins, etcd and docker.io, which
 # .ci/run installs). Cold, it first builds Kubernetes, CoreDNS, compose and BuildKit's
 # Dockerfile frontend into ~/.cache/depprobe-e2e. See e2e/README.md.
-e2e:
+e2e: $(STATICCHECK)
+	cd e2e && $(STATICCHECK) ./...
 	bash e2e/run.sh
 
 # Gates that keep the code as it is written: gofmt (every module), go vet
@@ -63,9 +64,11 @@ FUZZ = ./probe/:FuzzParseSpecs ./probe/proto/grpc/:FuzzFrames \
 	./probe/proto/mysql/:FuzzPackets ./probe/proto/redis/:FuzzReplies \
 	./probe/proto/nats/:FuzzLines ./probe/proto/mqtt/:FuzzConnack \
 	./probe/proto/:FuzzExpect ./probe/proto/:FuzzParseHeader \
+	./probe/proto/http/:FuzzJSONWant ./probe/proto/http/:FuzzHeaderWant \
 	./probe/proto/memcached/:FuzzReplies ./probe/proto/kafka/:FuzzResponses \
 	./probe/proto/mongodb/:FuzzReplies ./probe/proto/http/:FuzzClusterHealth \
-	./probe/proto/stream/:FuzzUnescape
+	./probe/proto/:FuzzUnescape ./probe/proto/mysql/:FuzzResultSet \
+	./probe/proto/postgres/:FuzzLogin
 fuzz:
 	@for t in $(FUZZ); do \
 		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \

@@ -63,7 +63,12 @@ func TestMain(m *testing.M) {
 			env.setup = err
 			fmt.Fprintf(os.Stderr, "e2e: bring-up failed: %v\n", err)
 		}
-		return m.Run()
+		code := m.Run()
+		if env.engine != nil && env.cluster != nil {
+			fmt.Fprintf(os.Stderr, "e2e: resident memory after the scenarios: node %d MB, engine %d MB\n",
+				env.cluster.Memory()>>20, env.engine.RSS()>>20)
+		}
+		return code
 	}()
 	os.Exit(code)
 }
@@ -123,6 +128,10 @@ func bringUp(ctx context.Context) (cleanup func(), err error) {
 	if err != nil {
 		return cleanup, err
 	}
+	ledger := os.Getenv("DEPPROBE_E2E_LEDGER")
+	if err := sandbox.Record(ledger, "dir", env.work); err != nil {
+		return cleanup, err
+	}
 	undo = append(undo, func() {
 		if os.Getenv("DEPPROBE_E2E_KEEP") != "" {
 			fmt.Fprintf(os.Stderr, "e2e: kept %s\n", env.work)
@@ -130,7 +139,6 @@ func bringUp(ctx context.Context) (cleanup func(), err error) {
 		}
 		os.RemoveAll(env.work)
 	})
-	ledger := os.Getenv("DEPPROBE_E2E_LEDGER")
 	tag := fmt.Sprintf("dpe2e-%d", os.Getpid())
 
 	start := time.Now()
@@ -170,7 +178,7 @@ func bringUp(ctx context.Context) (cleanup func(), err error) {
 		}
 		fmt.Fprintf(os.Stderr, "e2e: image %s in %s\n", s.name, time.Since(t0).Round(time.Millisecond))
 	}
-	fmt.Fprintf(os.Stderr, "e2e: images built in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "e2e: images built in %s (engine's memory %d MB)\n", time.Since(start).Round(time.Millisecond), e.RSS()>>20)
 
 	archive := filepath.Join(env.work, "images.tar")
 	if err := images.Save(ctx, e, archive, images.Busybox, images.Pause, images.CoreDNSTag, images.Depprobe); err != nil {

@@ -10,13 +10,19 @@ ledger=$(mktemp "${TMPDIR:-/tmp}/depprobe-e2e-ledger.XXXXXX")
 export DEPPROBE_E2E_LEDGER=$ledger
 
 cleanup() {
-  local left=0
-  # Daemons first (last started first), then the namespaces and cgroups they were in.
+  local left=0 sandboxes
+  sandboxes=$(awk '$1 == "netns" { print $2 }' "$ledger")
+  # Daemons first (last started first), then the namespaces and cgroups they were in. A
+  # PID is killed only while it is still in one of the test's cgroups: a number reused by
+  # another process since is left alone.
   while read -r kind value; do
     [ "$kind" = pid ] || continue
-    if kill -0 "$value" 2>/dev/null; then
-      kill -KILL "$value" 2>/dev/null && left=$((left + 1)) || true
-    fi
+    for box in $sandboxes; do
+      if grep -qs ":/$box\(/\|\$\)" "/proc/$value/cgroup"; then
+        kill -KILL "$value" 2>/dev/null && left=$((left + 1)) || true
+        break
+      fi
+    done
   done < <(tac "$ledger")
   while read -r kind value; do
     case $kind in
@@ -41,6 +47,13 @@ cleanup() {
       ;;
     esac
   done < "$ledger"
+  # The state folders, once nothing runs in them (unless asked to keep them).
+  while read -r kind value; do
+    if [ "$kind" = dir ] && [ -d "$value" ] && [ -z "${DEPPROBE_E2E_KEEP:-}" ]; then
+      left=$((left + 1))
+      rm -rf "$value"
+    fi
+  done < "$ledger"
   [ "$left" -eq 0 ] || echo "e2e: cleaned up $left things the test binary left behind" >&2
   rm -f "$ledger"
 }
@@ -53,5 +66,5 @@ done
 echo "e2e: components ready in $(( $(date +%s) - started ))s"
 
 go vet ./...
-go test -count=1 -timeout 60m -v ./...
+go test -count=1 -timeout 60m -v .
 echo "e2e: done in $(( $(date +%s) - started ))s"

@@ -284,9 +284,10 @@ func TestComposeExamples(t *testing.T) {
 	})
 }
 
-// TestVariablesExist checks every DEPPROBE_* name that the chart, the examples and the
-// documentation (README.md, docs/) set against `depprobe help`, which lists every variable the binary
-// reads: a misspelt variable would be silently ignored.
+// TestVariablesExist checks every DEPPROBE_* name that the chart, the examples, the
+// documentation (README.md, docs/) and the e2e suite's manifests set against `depprobe help`,
+// which lists every variable the binary reads: depprobe refuses any other (exit 2), so a
+// misspelt one would break the example that sets it.
 func TestVariablesExist(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the product binary")
@@ -310,7 +311,7 @@ func TestVariablesExist(t *testing.T) {
 	}
 
 	var used int
-	for _, dir := range []string{chartDir, kubeExamples, composeExamples, filepath.Join(repoRoot, "README.md"), filepath.Join(repoRoot, "docs"), "testdata"} {
+	for _, dir := range []string{chartDir, kubeExamples, composeExamples, filepath.Join(repoRoot, "README.md"), filepath.Join(repoRoot, "docs"), filepath.Join(repoRoot, "e2e"), "testdata"} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -56,8 +57,11 @@ func (t *Target) Probe(ctx context.Context) Result {
 // a socket file not there, the name not found, the file:// path absent) is
 // ready; a connection accepted (or the path present) is not_ready. Every
 // other outcome stays as it is: a timeout or an unreachable host does not
-// prove that nothing listens (a firewall drops packets too).
+// prove that nothing listens (a firewall drops packets too). So a refused
+// address does not make the target down while another address or host
+// stayed silent (see unproven).
 func (t *Target) down(r Result) Result {
+	r = unproven(r)
 	switch {
 	case r.Outcome == Refused || r.Outcome == NotFound || r.Outcome == NotReady && t.scheme.network == "file":
 		r.Down = true
@@ -78,16 +82,33 @@ func (t *Target) down(r Result) Result {
 	return r
 }
 
+// unproven is, for until=down, a refused or not-found result that does
+// not prove the target down, because another of its steps (another
+// address of the name, another host) timed out or was unreachable: the
+// result as that step tells it, the step moved last (the steps end where
+// the result does). Any other result is returned as it is.
+func unproven(r Result) Result {
+	if r.Outcome != Refused && r.Outcome != NotFound {
+		return r
+	}
+	for i := len(r.Steps) - 1; i >= 0; i-- {
+		s := r.Steps[i]
+		if !s.Outcome.TimedOut() {
+			continue
+		}
+		r.Steps = append(slices.Delete(slices.Clone(r.Steps), i, i+1), s)
+		r.Step, r.Outcome, r.Err = s.Step, s.Outcome, s.Err
+		if s.Addr != "" {
+			r.Addr = s.Addr
+		}
+		return r
+	}
+	return r
+}
+
 // climb is one climb of the ladder, without the hint.
 func (t *Target) climb(ctx context.Context) Result {
-	// Room for resolve, connect and protocol: one allocation, not three.
-	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now(), Steps: make([]StepResult, 0, 3)}}
-	if t.scheme.network == "dns" {
-		a.res.Host = t.host
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		a.res.Limit = deadline.Sub(a.res.Start)
-	}
+	a := t.begin(ctx)
 	a.run(ctx)
 	r := a.res
 	r.Duration = time.Since(r.Start)
@@ -98,6 +119,28 @@ func (t *Target) climb(ctx context.Context) Result {
 		r.Outcome = Canceled
 	}
 	return r
+}
+
+// begin starts an attempt: its result names the target and holds the
+// start and the time limit that ctx's deadline leaves.
+func (t *Target) begin(ctx context.Context) attempt {
+	// Room for resolve, connect and protocol: one allocation, not three.
+	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: time.Now(), Steps: make([]StepResult, 0, 3)}}
+	if t.scheme.network == "dns" {
+		a.res.Host = t.host
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		a.res.Limit = deadline.Sub(a.res.Start)
+	}
+	return a
+}
+
+// resolver is the target's Resolver, or the system's.
+func (t *Target) resolver() *net.Resolver {
+	if t.Resolver != nil {
+		return t.Resolver
+	}
+	return net.DefaultResolver
 }
 
 // probeHosts climbs the ladder with every host ("host:port") at once;
@@ -113,7 +156,13 @@ func (t *Target) probeHosts(ctx context.Context, hosts []string, before []StepRe
 	results := make(chan climbed, len(hosts))
 	for _, hp := range hosts {
 		h := t.at(hp)
-		go func() { results <- climbed{h, h.climb(hctx)} }()
+		go func() {
+			r := h.climb(hctx)
+			if t.UntilDown {
+				r = unproven(r)
+			}
+			results <- climbed{h, r}
+		}()
 	}
 	all := make([]climbed, 0, len(hosts))
 	won := -1
@@ -127,9 +176,13 @@ func (t *Target) probeHosts(ctx context.Context, hosts []string, before []StepRe
 	}
 	best := won
 	if best < 0 {
+		more := telling
+		if t.UntilDown {
+			more = tellingDown
+		}
 		best = 0
 		for i := range all {
-			if telling(all[i].r, all[best].r) {
+			if more(all[i].r, all[best].r) {
 				best = i
 			}
 		}
@@ -189,23 +242,16 @@ func (t *Target) at(hostport string) *Target {
 // (the SRV records of _mongodb._tcp.NAME, and NAME's TXT record of
 // connection options), then probes them all as probeHosts does.
 func (t *Target) probeSRV(ctx context.Context) Result {
-	start := time.Now()
-	r := t.Resolver
-	if r == nil {
-		r = net.DefaultResolver
-	}
+	a := t.begin(ctx)
+	start := a.res.Start
 	service := "mongodb"
 	var (
 		hosts []string
 		txt   string
 	)
-	a := attempt{t: t, res: Result{Target: t.Name, URL: t.URL(), Host: t.Address(), Start: start}}
-	if deadline, ok := ctx.Deadline(); ok {
-		a.res.Limit = deadline.Sub(start)
-	}
 	ok := a.timed(ctx, Resolve, "_"+service+"._tcp."+t.host, func() error {
 		var err error
-		hosts, txt, err = lookupSRV(ctx, r, service, t.host)
+		hosts, txt, err = lookupSRV(ctx, t.resolver(), service, t.host)
 		return err
 	})
 	if ok {
@@ -296,6 +342,16 @@ func telling(a, b Result) bool {
 		return la > lb
 	}
 	return rank(a.Outcome) < rank(b.Outcome)
+}
+
+// tellingDown is telling for until=down: a host that stayed silent says
+// more than one that refused, since it keeps the target from being
+// proven down.
+func tellingDown(a, b Result) bool {
+	if sa, sb := a.Outcome.TimedOut(), b.Outcome.TimedOut(); sa != sb {
+		return sa
+	}
+	return telling(a, b)
 }
 
 func stepLevel(s Step) int {
@@ -406,13 +462,9 @@ func (a *attempt) resolve(ctx context.Context) ([]netip.Addr, bool) {
 		a.res.Addrs = t.literals
 		return t.dialIPs, a.record(StepResult{Step: Resolve, Addr: ip.String(), Addrs: a.res.Addrs, Outcome: OK})
 	}
-	r := t.Resolver
-	if r == nil {
-		r = net.DefaultResolver
-	}
 	var addrs []netip.Addr
 	ok := a.timed(ctx, Resolve, t.host, func() (err error) {
-		addrs, err = r.LookupNetIP(ctx, "ip", t.host)
+		addrs, err = t.resolver().LookupNetIP(ctx, "ip", t.host)
 		if err == nil && len(addrs) == 0 {
 			err = proto.Fail(DNSError, fmt.Errorf("lookup %s: no addresses", t.host))
 		}
@@ -579,7 +631,7 @@ func (a *attempt) converse(ctx context.Context, conn net.Conn) {
 		if !a.timed(ctx, TLS, addr, func() (err error) {
 			tc, err = proto.Handshake(ctx, conn, t.in.TLS)
 			if err == nil && t.check == nil {
-				err = tc.Verdict(ctx) // tls:// sends nothing that would bring it
+				err = tc.Verdict(ctx) // tls:// sends nothing that would bring it (with send= alone, stream.Check awaits it)
 			}
 			return err
 		}) {

@@ -174,8 +174,32 @@ func TestClientCertificates(t *testing.T) {
 				}()
 			})
 			rejections(t, "tls://"+ln.Addr().String(), probe.TLS)
+			// send= without expect= reads nothing: the verdict is awaited
+			// all the same.
+			rejections(t, "tls://"+ln.Addr().String()+" send=PING%0D%0A", probe.Protocol)
 		})
 	}
+	t.Run("tls, certificate optional", func(t *testing.T) {
+		// A TLS 1.3 server that asks for a certificate but lets clients
+		// without one in: the wait for its verdict ends in silence, ready.
+		cfg := ca.serverTLS(tls.VersionTLS13)
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveConns(t, ln, func(c net.Conn) {
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if c.(*tls.Conn).Handshake() == nil {
+					io.Copy(io.Discard, c)
+				}
+			}()
+		})
+		checkResult(t, attempt(t, target(t, "tls://"+ln.Addr().String()+noCert), 2*time.Second), probe.TLS, probe.OK)
+		checkResult(t, attempt(t, target(t, "tls://"+ln.Addr().String()+ca.client()), 2*time.Second), probe.TLS, probe.OK)
+	})
 	t.Run("https", func(t *testing.T) {
 		ln, err := tls.Listen("tcp", "127.0.0.1:0", ca.serverTLS(tls.VersionTLS13))
 		if err != nil {

@@ -13,8 +13,11 @@ import (
 // API is what a target asks of the Kubernetes API. The command gives
 // each target one when depprobe runs in a pod with a service account
 // (internal/kube implements it); nil means no API: no cluster step, and a
-// k8s:// target cannot be checked. One Cluster serves one target: it may
-// keep state (the spacing of its lookups). Its methods must obey ctx.
+// k8s:// target cannot be checked. An API may keep state (the spacing of
+// its lookups, what an earlier lookup found), and must be safe for
+// concurrent use: a target whose URL names several hosts calls Explain
+// from each host's climb at once, and targets may share one API. Its
+// methods must obey ctx.
 type API interface {
 	// Explain is asked after a failed resolve or connect, with the failed
 	// result; it returns what the API says one level up (the Service has

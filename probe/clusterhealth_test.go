@@ -133,6 +133,9 @@ func TestClusterHealth(t *testing.T) {
 		r := attempt(t, target(t, "http://elastic:wrong@"+addr+" cluster_health=green"), 2*time.Second)
 		checkResult(t, r, probe.Protocol, probe.AuthFailed)
 		checkText(t, r, "security_exception")
+		// An Elasticsearch API key (Authorization: ApiKey …) is credentials too.
+		r = attempt(t, target(t, "http://"+addr+" cluster_health=green header=Authorization:ApiKey%20d3Jvbmc="), 2*time.Second)
+		checkResult(t, r, probe.Protocol, probe.AuthFailed)
 		r = attempt(t, target(t, "http://"+addr+" cluster_health=green"), 2*time.Second)
 		checkResult(t, r, probe.Protocol, probe.Unexpected)
 		checkText(t, r, "requires credentials", "https://elastic:PASSWORD@")

@@ -7,13 +7,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/depprobe/depprobe/probe"
 )
@@ -66,6 +63,7 @@ func TestHintsPointTheRightWay(t *testing.T) {
 	}
 	t.Run("401 with credentials", func(t *testing.T) {
 		r := attempt(t, target(t, strings.Replace(srv.URL, "http://", "http://app:hunter2@", 1)+"/login"), time.Second)
+		checkResult(t, r, probe.Protocol, probe.AuthFailed)
 		hintHas(t, r, []string{"rejected the credentials"}, "hunter2")
 	})
 
@@ -112,23 +110,7 @@ func TestHintsPointTheRightWay(t *testing.T) {
 // firewall. The server's accept queue is full (backlog 1, never
 // accepting), so the kernel drops every SYN.
 func TestHintBurst(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 1); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
-	tg := target(t, "tcp://"+addr)
+	tg := target(t, "tcp://"+net.JoinHostPort("127.0.0.1", acceptNever(t, [4]byte{127, 0, 0, 1})))
 
 	const n = 300
 	var (

@@ -139,6 +139,11 @@ func TestDripIsTimeout(t *testing.T) {
 		{"mqtt", "\x20\x02\x00\x00"},
 		{"memcached", "VERSION 1.6\r\n"},
 		{"grpc", "\x00\x00\x00\x04\x00\x00\x00\x00\x00"},
+		// OP_MSG answering request 1: {isWritablePrimary: true, ok: 1}.
+		{"mongodb", "\x36\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00" +
+			"\x21\x00\x00\x00\x08isWritablePrimary\x00\x01\x10ok\x00\x01\x00\x00\x00\x00"},
+		// ApiVersions v0 answering correlation id 1: Metadata, versions 0-12.
+		{"kafka", "\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x03\x00\x00\x00\x0c"},
 	} {
 		t.Run(tc.scheme, func(t *testing.T) {
 			// The shortest reply (MQTT's CONNACK, 4 bytes) takes 800 ms.

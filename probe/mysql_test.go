@@ -1,6 +1,8 @@
 package probe_test
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,9 @@ GRANT SELECT ON app.schema_migrations TO client@'%';`)
 		{"wrong password", "mysql://app:nope@" + addr + "/app role=primary", probe.AuthFailed, []string{"Access denied for user 'app'"}},
 		{"no password", "mysql://app@" + addr + "/app" + migrated, probe.AuthFailed, []string{"'app'"}},
 		{"migration there", "mariadb://app:maria-pw@" + addr + "/app" + migrated, probe.OK, nil},
+		// role= reads its result set to the end, so that query= reads its own.
+		{"primary and migration there", "mysql://app:maria-pw@" + addr + "/app role=primary" + migrated, probe.OK, nil},
+		{"primary and migration not yet", "mysql://app:maria-pw@" + addr + "/app role=primary query=SELECT%201%20FROM%20schema_migrations%20WHERE%20version='43'", probe.NotReady, []string{"returned no row"}},
 		{"migration not yet", "mysql://app:maria-pw@" + addr + "/app query=SELECT%201%20FROM%20schema_migrations%20WHERE%20version='43'", probe.NotReady, []string{"returned no row"}},
 		{"table not yet", "mysql://app:maria-pw@" + addr + "/app query=SELECT%20*%20FROM%20later", probe.NotReady, []string{"error 1146", "have the migrations run?"}},
 		{"no result set", "mysql://app:maria-pw@" + addr + "/app query=DO%201", probe.NotReady, []string{"returned no row"}},
@@ -84,4 +89,44 @@ GRANT SELECT ON app.schema_migrations TO client@'%';`)
 		checkResult(t, r, probe.Protocol, probe.Unexpected)
 		checkText(t, r, "does not offer TLS")
 	})
+}
+
+// TestMySQLNoLoginVerdict: a server that answers every login packet with
+// another authentication method switch never lets the login reach a
+// verdict; that is unexpected, not ready.
+func TestMySQLNoLoginVerdict(t *testing.T) {
+	packet := func(seq byte, p string) []byte {
+		return append([]byte{byte(len(p)), byte(len(p) >> 8), byte(len(p) >> 16), seq}, p...)
+	}
+	// A MariaDB 10.11 handshake packet (mysql_native_password), then an
+	// authentication method switch.
+	greeting := packet(0, "\x0a5.5.5-10.11.6-MariaDB\x00\x01\x00\x00\x00abcdefgh\x00\xfe\xf7\x2d\x02\x00\xff\x81\x15\x00\x00\x00\x00\x00\x00\x1d\x00\x00\x00ijklmnopqrst\x00mysql_native_password\x00")
+	switchAuth := "\xfemysql_native_password\x00" + strings.Repeat("n", 20) + "\x00"
+	ln := listen(t)
+	serveConns(t, ln, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write(greeting); err != nil {
+				return
+			}
+			for range 16 { // every packet the client sends gets a switch
+				var h [4]byte
+				if _, err := io.ReadFull(c, h[:]); err != nil {
+					return
+				}
+				if _, err := io.CopyN(io.Discard, c, int64(h[0])|int64(h[1])<<8|int64(h[2])<<16); err != nil {
+					return
+				}
+				if _, err := c.Write(packet(h[3]+1, switchAuth)); err != nil {
+					return
+				}
+			}
+		}()
+	})
+	for _, spec := range []string{"mysql://" + ln.Addr().String(), "mysql://app:pw@" + ln.Addr().String() + "/app role=primary"} {
+		r := attempt(t, target(t, spec), 2*time.Second)
+		checkResult(t, r, probe.Protocol, probe.Unexpected)
+		checkText(t, r, "no login verdict")
+	}
 }

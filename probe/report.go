@@ -95,16 +95,19 @@ func (rp *Reporter) Observe(ctx context.Context, r Result) {
 }
 
 // GaveUp logs the one ERROR line for a target that a wait gave up on, with
-// its last diagnosis and why the wait ended.
-func (rp *Reporter) GaveUp(ctx context.Context, r Result, why error) {
+// its last diagnosis and why the wait ended. elapsed is Elapsed as read
+// once when the wait ended: every target's line, and what the caller
+// writes after (the termination message), say the same moment, however
+// long the work between them takes.
+func (rp *Reporter) GaveUp(ctx context.Context, r Result, why error, elapsed time.Duration) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	st := rp.states[r.Target]
 	if st == nil { // its first attempt never ended
 		st = &reported{since: rp.start, attempts: 1}
 	}
-	now := rp.now()
-	rp.line(ctx, slog.LevelError, "gave up", r, st, now, st.attempts, now.Sub(st.since), slog.String("reason", why.Error()))
+	end := rp.start.Add(elapsed)
+	rp.line(ctx, slog.LevelError, "gave up", r, st, rp.now(), st.attempts, end.Sub(st.since), slog.String("reason", why.Error()))
 }
 
 func (rp *Reporter) line(ctx context.Context, level slog.Level, msg string, r Result, st *reported, now time.Time, attempts int, elapsed time.Duration, extra ...slog.Attr) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -105,6 +104,12 @@ func protocol[O any](s scheme, check func(context.Context, net.Conn, proto.Input
 	s.bind = func(values map[string][]string) (proto.Check, []error) {
 		var o O
 		errs := setOptions(&o, opts, values)
+		// What the options say together (a body with POST): O's own check.
+		if v, ok := any(&o).(interface{ Validate() error }); ok && len(errs) == 0 {
+			if err := v.Validate(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		return func(ctx context.Context, conn net.Conn, in proto.Input) error { return check(ctx, conn, in, o) }, errs
 	}
 	return &s
@@ -141,8 +146,8 @@ func noOptions(check proto.Check) func(context.Context, net.Conn, proto.Input, s
 var schemes = map[string]*scheme{
 	"tcp":   sendExpect(scheme{network: "tcp"}),
 	"unix":  sendExpect(scheme{network: "unix"}),
-	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, statusOption, clusterHealthOption),
-	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, statusOption, clusterHealthOption),
+	"http":  protocol(scheme{port: "80", network: "tcp"}, http.Check, httpOptions...),
+	"https": protocol(scheme{port: "443", network: "tcp", tls: true}, http.Check, httpOptions...),
 	"tls":   sendExpect(scheme{network: "tcp", tls: true}),
 	"dns":   {network: "dns"},
 	"file":  {network: "file", local: file.Check},
@@ -192,22 +197,23 @@ func sendExpect(s scheme) *scheme {
 
 var sendOption = typedOption[stream.Options]{
 	// secret: a request may carry a credential; an error never shows it.
-	option{name: "send", secret: true, help: `bytes to send first, with escapes \r \n \t \\ \xHH (a space is \x20), e.g. ruok or QUIT\r\n`},
-	func(o *stream.Options, v string) (err error) {
-		o.Send, err = stream.Unescape(v)
+	option{name: "send", secret: true, help: "bytes to send first (%XX escapes decoded: %20 a blank, %0D%0A a line break), e.g. ruok or QUIT%0D%0A"},
+	func(o *stream.Options, v string) error {
+		b, err := proto.Unescape(v)
+		o.Send = []byte(b)
 		return err
 	},
 }
 
 var expectOption = typedOption[stream.Options]{
-	option{name: "expect", help: "text the reply must contain (its first 4 KiB; send='s escapes), e.g. imok"},
+	option{name: "expect", help: "text the reply must contain (its first 4 KiB; %XX escapes decoded), e.g. imok"},
 	func(o *stream.Options, v string) error {
 		if o.Expect.Set() {
 			return errors.New("give expect= or expect_re=, not both")
 		}
-		b, err := stream.Unescape(v)
+		b, err := proto.Unescape(v)
 		if err == nil {
-			o.Expect, err = proto.ExpectSubstring(string(b))
+			o.Expect, err = proto.ExpectSubstring(b)
 		}
 		return err
 	},
@@ -222,6 +228,78 @@ var expectReOption = typedOption[stream.Options]{
 		o.Expect, err = proto.ExpectRegexp(v)
 		return err
 	},
+}
+
+// httpOptions are http(s)://'s options, in the order help shows them.
+var httpOptions = []typedOption[http.Options]{
+	statusOption,
+	{option{name: "method", help: "GET (the default), HEAD or POST"}, func(o *http.Options, v string) error {
+		switch m := strings.ToUpper(v); m {
+		case "GET", "HEAD", "POST":
+			o.Method = m
+			return nil
+		}
+		return errors.New("want GET, HEAD or POST")
+	}},
+	{option{name: "header", repeatable: true, secret: true, help: "a request header Name:value, e.g. Accept:application/json or Authorization:Bearer%20TOKEN (repeatable; %XX escapes decoded); " +
+		"Name:@/path reads the value from a file at every attempt (a mounted Secret); the value is never shown"},
+		func(o *http.Options, v string) error {
+			h, err := proto.ParseHeader(v, proto.HTTPHeader)
+			o.Headers = append(o.Headers, h)
+			return err
+		}},
+	{option{name: "body", secret: true, help: "the request body (%XX escapes decoded), e.g. {\"ping\":1}; makes the method POST; never shown"},
+		func(o *http.Options, v string) error {
+			b, err := proto.Unescape(v)
+			o.Body = []byte(b)
+			return err
+		}},
+	{option{name: "body_file", help: "a file whose content is the request body, read at every attempt (at most 64 KiB); makes the method POST"},
+		func(o *http.Options, v string) error {
+			if _, err := http.ReadBodyFile(v); err != nil {
+				return err
+			}
+			o.BodyFile = v
+			return nil
+		}},
+	{option{name: "expect", help: "text the body must contain (its first 64 KiB; %XX escapes decoded), e.g. \"status\":\"UP\""},
+		func(o *http.Options, v string) error {
+			t, err := proto.Unescape(v)
+			if err != nil {
+				return err
+			}
+			e, err := proto.ExpectSubstring(t)
+			o.Expect = append(o.Expect, e)
+			return err
+		}},
+	{option{name: "expect_re", help: "RE2 regular expression the body must match (its first 64 KiB), e.g. ^OK$"},
+		func(o *http.Options, v string) error {
+			e, err := proto.ExpectRegexp(v)
+			o.Expect = append(o.Expect, e)
+			return err
+		}},
+	{option{name: "json", repeatable: true, help: "the body is JSON and the value at a path is one of some values: .status=green|yellow, .checks[0].ok=true (repeatable)"},
+		func(o *http.Options, v string) error {
+			w, err := http.ParseJSONWant(v)
+			o.JSON = append(o.JSON, w)
+			return err
+		}},
+	{option{name: "expect_header", repeatable: true, help: "a response header that must be there, Name, or hold a text, Name:value (repeatable)"},
+		func(o *http.Options, v string) error {
+			w, err := http.ParseHeaderWant(v)
+			o.ExpectHeaders = append(o.ExpectHeaders, w)
+			return err
+		}},
+	{option{name: "redirects", help: "follow at most this many redirects (0 to 10; default 0: a 3xx is judged by status=); the URL and header= go only to the URL's own scheme, host and port"},
+		func(o *http.Options, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > http.MaxRedirects {
+				return fmt.Errorf("want a number from 0 to %d", http.MaxRedirects)
+			}
+			o.Redirects = n
+			return nil
+		}},
+	clusterHealthOption,
 }
 
 var statusOption = typedOption[http.Options]{
@@ -363,10 +441,10 @@ const queryHelp = "SQL that must return a row, e.g. SELECT%201%20FROM%20schema_m
 
 // sqlQuery decodes query='s %XX escapes.
 func sqlQuery(v string) (string, error) {
-	q, err := url.PathUnescape(v)
+	q, err := proto.Unescape(v)
 	switch {
 	case err != nil:
-		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+		return "", err
 	case strings.ContainsRune(q, 0):
 		return "", errors.New("the query holds a NUL")
 	}
@@ -548,7 +626,7 @@ type family struct {
 var families = []family{
 	{[]string{"tcp"}, "`tcp://host:port`", "a TCP connection is established (and, with `send=`/`expect=`, the reply matches)", "`nc -z host port`, `nc host port`"},
 	{[]string{"unix"}, "`unix:///path`", "a stream connection to the socket succeeds", "`nc -U /path`"},
-	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET answers with a status in range (default 200-399, like the kubelet)", "`curl`"},
+	{[]string{"http", "https"}, "`http://host[:port]/path`, `https://…`", "a GET (or `method=`) answers a status in range (default 200-399) and the body and headers expected", "`curl`"},
 	{[]string{"tls"}, "`tls://host:port`", "a TCP connection and a verified TLS handshake succeed", "`openssl s_client`"},
 	{[]string{"postgres", "postgresql"}, "`postgres://[user[:password]@]host[:port][/db]`, `postgresql://…`", "the server accepts connections (`pg_isready` semantics; no password sent; \"starting up\" is not ready); with `role=` or `query=`, a login and the answer", "`pg_isready`, `psql`"},
 	{[]string{"mysql", "mariadb"}, "`mysql://[user[:password]@]host[:port][/db]`, `mariadb://…`", "the server sends its handshake and is not refusing (too many connections, starting); with `role=primary` or `query=`, a login and the answer", "`mysqladmin ping`, `mysql`"},
@@ -562,7 +640,7 @@ var families = []family{
 	{[]string{"grpc", "grpcs"}, "`grpc://host:port`, `grpcs://…`", "`grpc.health.v1.Health/Check` says `SERVING`", "`grpc_health_probe`"},
 	{[]string{"dns"}, "`dns://name`", "the name resolves", "`dig`, `nslookup`"},
 	{[]string{"file"}, "`file:///path`", "the path exists", "`test -e`"},
-	{[]string{"k8s"}, "`k8s://service/NAME`, `k8s://job/NAME`, `k8s://deployment/NAME`, `k8s://statefulset/NAME`, `k8s://pods selector=KEY=VALUE`", "in a pod, the Kubernetes API says: the Service has a ready endpoint, the Job is complete (failed: give up at once), the updated replicas are available, every matching pod is ready", "`kubectl wait`, `kubectl rollout status`"},
+	{[]string{"k8s"}, "`k8s://KIND/NAME`, `k8s://pods selector=…`", "in a pod, the API says it is ready (a failed Job: give up at once)", "`kubectl wait`"},
 }
 
 // SchemeDoc describes schemes that share a protocol (an alias, a TLS
@@ -580,6 +658,7 @@ type SchemeDoc struct {
 type OptionDoc struct {
 	Name, Help string
 	Schemes    []string // which of the family's schemes take it
+	TLS        bool     // one of the TLS options, which every TLS scheme shares
 }
 
 // commonOptions are the options every scheme takes.
@@ -599,14 +678,14 @@ var commonOptionList = []typedOption[commonOptions]{
 			o.optional = b
 			return nil
 		}},
-	{option{name: "timeout", help: "the target's own deadline in wait (e.g. 30s), within DEPPROBE_TIMEOUT: wait gives up when it passes"},
+	{option{name: "timeout", help: "the target's own deadline in wait (e.g. 30s), within DEPPROBE_TIMEOUT: wait gives up when it passes; at least 10ms"},
 		func(o *commonOptions, v string) (err error) {
-			o.timeout, err = positiveDuration(v)
+			o.timeout, err = durationAtLeast(v, MinAttemptTimeout)
 			return err
 		}},
-	{option{name: "attempt_timeout", help: "the time limit of one attempt of this target, instead of DEPPROBE_ATTEMPT_TIMEOUT"},
+	{option{name: "attempt_timeout", help: "the time limit of one attempt of this target, instead of DEPPROBE_ATTEMPT_TIMEOUT; at least 10ms"},
 		func(o *commonOptions, v string) (err error) {
-			o.attemptTimeout, err = positiveDuration(v)
+			o.attemptTimeout, err = durationAtLeast(v, MinAttemptTimeout)
 			return err
 		}},
 	{option{name: "until", help: "down: ready when nothing answers (connect refused, name not found, file absent), e.g. a port that must be free"},
@@ -619,12 +698,18 @@ var commonOptionList = []typedOption[commonOptions]{
 		}},
 }
 
-// positiveDuration reads a Go duration more than 0; a bare number is an
+// MinAttemptTimeout is the shortest time limit of an attempt
+// (DEPPROBE_ATTEMPT_TIMEOUT, attempt_timeout=) and of a target's deadline
+// (timeout=): less holds no DNS lookup or TLS handshake, and 1ns, a
+// typo's value, makes every attempt a timeout.
+const MinAttemptTimeout = 10 * time.Millisecond
+
+// durationAtLeast reads a Go duration of at least min; a bare number is an
 // error, not a guess.
-func positiveDuration(v string) (time.Duration, error) {
+func durationAtLeast(v string, min time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, errors.New("want a duration more than 0 with its unit, e.g. 500ms, 30s, 2m")
+	if err != nil || d < min {
+		return 0, fmt.Errorf("want a duration of at least %s with its unit, e.g. 500ms, 30s, 2m", min)
 	}
 	return d, nil
 }
@@ -663,7 +748,8 @@ func SchemeDocs() []SchemeDoc {
 			}
 		}
 		for _, n := range names {
-			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n]})
+			tls := slices.ContainsFunc(tlsOptionList, func(o typedOption[tlsOptions]) bool { return o.name == n })
+			d.Options = append(d.Options, OptionDoc{Name: n, Help: helps[n], Schemes: takers[n], TLS: tls})
 		}
 		docs[i] = d
 	}

@@ -87,7 +87,7 @@ func TestSendExpect(t *testing.T) {
 		for _, spec := range []string{
 			"tcp://" + postfix + " expect_re=^220\\x20",
 			"tcp://" + postfix + " expect=ESMTP",
-			"tcp://" + postfix + " send=QUIT\\r\\n expect=221\\x202.0.0",
+			"tcp://" + postfix + " send=QUIT%0D%0A expect=221%202.0.0",
 		} {
 			checkResult(t, attempt(t, target(t, spec), 2*time.Second), probe.Protocol, probe.OK)
 		}
@@ -130,8 +130,8 @@ func TestSendExpect(t *testing.T) {
 
 func TestSendExpectOptionErrors(t *testing.T) {
 	for spec, want := range map[string]string{
-		"tcp://a:1 send=ru\\qok":               `option send=…: unknown escape \q`,
-		"tcp://a:1 send=ruok\\x2":              `option send=…: \x needs two hex digits`,
+		"tcp://a:1 send=ruok%":                 `option send=…: a % starts no %XX escape`,
+		"tcp://a:1 expect=im%2":                `option expect="im%2": a % starts no %XX escape`,
 		"tcp://a:1 expect=imok expect_re=imok": "give expect= or expect_re=, not both",
 		"tcp://a:1 expect_re=(":                "not an RE2 regular expression",
 		"postgres://a:1 expect=x":              `unknown option "expect"`,
@@ -164,6 +164,6 @@ func TestSendExpectTLS(t *testing.T) {
 			c.Read(make([]byte, 64))
 		}()
 	})
-	r := attempt(t, target(t, "tls://"+ln.Addr().String()+" ca="+certFile+" expect=*\\x20OK"), 2*time.Second)
+	r := attempt(t, target(t, "tls://"+ln.Addr().String()+" ca="+certFile+" expect=*%20OK"), 2*time.Second)
 	checkResult(t, r, probe.Protocol, probe.OK)
 }

@@ -89,7 +89,10 @@ func ParseSpecs(source, text string) ([]Spec, error) {
 			continue
 		}
 		for _, entry := range entries(line) {
-			fields := strings.Fields(entry)
+			// Blanks are spaces and tabs, as the grammar says (strings.Fields
+			// would also split at \v, \f, U+0085 and U+00A0, which entries
+			// does not know as blanks).
+			fields := strings.FieldsFunc(entry, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' })
 			if len(fields) == 0 {
 				continue
 			}
@@ -120,7 +123,7 @@ func entries(line string) []string {
 	)
 	for i := 0; i < len(line); i++ {
 		switch c := line[i]; {
-		case strings.HasPrefix(line[i:], "://"):
+		case strings.HasPrefix(line[i:], "://") && !options:
 			authority = true
 			i += len("://") - 1
 		case c == ',':
@@ -162,11 +165,21 @@ func hostFollows(s string) bool {
 
 func parseSpec(where string, fields []string) (Spec, error) {
 	s := Spec{URL: fields[0], Source: where}
+	if slices.ContainsFunc(fields[1:], cutUserinfo) {
+		// "postgres://app:my pass@db": a blank cut the URL's user info;
+		// the fields after it hold the rest of the password, so none is
+		// echoed, and the URL is shown masked up to the last '@'.
+		return s, fmt.Errorf("%s: %q: a blank cuts the URL (inside its user info?): write a blank in a URL as %%20", where, redactRaw(strings.Join(fields, " ")))
+	}
 	if sep := strings.Index(s.URL, "://"); sep > 0 {
 		if eq := strings.IndexByte(s.URL[:sep], '='); eq >= 0 {
 			s.Name, s.URL = s.URL[:eq], s.URL[eq+1:]
 			if !validName(s.Name) {
-				return s, fmt.Errorf("%s: name %q: use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit", where, s.Name)
+				shown := fmt.Sprintf("%q", s.Name)
+				if strings.ContainsAny(s.Name, "@:/") {
+					shown = "(not shown: it looks like part of a URL's user info)"
+				}
+				return s, fmt.Errorf("%s: name %s: use 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit", where, shown)
 			}
 		}
 	} else {
@@ -204,6 +217,30 @@ func parseSpec(where string, fields []string) (Spec, error) {
 	return s, errors.Join(errs...)
 }
 
+// cutUserinfo reports whether a field after the URL looks like the rest of
+// user info that a blank cut off ("pass@db"): it holds an '@' and is not an
+// option any scheme knows (header=x:@/path is one).
+func cutUserinfo(field string) bool {
+	if !strings.Contains(field, "@") {
+		return false
+	}
+	k, _, ok := strings.Cut(field, "=")
+	return !ok || !knownOption(k)
+}
+
+// knownOption reports whether some scheme accepts an option of that name.
+func knownOption(name string) bool {
+	if name == "optional" {
+		return true
+	}
+	for _, sc := range schemes {
+		if sc.accepts(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Target is one checked dependency: a name, a URL and how to probe it. It is
 // built once from configuration by New and is safe for concurrent use by
 // several attempts.
@@ -227,7 +264,9 @@ type Target struct {
 	// UntilDown (option until=down) inverts readiness: the target is
 	// ready when nothing answers (see Probe).
 	UntilDown bool
-	// Resolver resolves host names; nil means net.DefaultResolver.
+	// Resolver resolves host names; nil means net.DefaultResolver. Only
+	// tests and programs that embed probe set it (a DNS server of their
+	// own); the command leaves it nil.
 	Resolver *net.Resolver
 	// API asks the Kubernetes API: the cluster step after a failed
 	// resolve or connect, and the one step of a k8s:// target. nil: no
@@ -321,19 +360,38 @@ func New(s Spec) (*Target, error) {
 	if where == "" {
 		where = "target"
 	}
+	if strings.Contains(s.URL, "#") {
+		// No scheme uses a fragment; a '#' is nearly always one of a
+		// password's, and what follows it would be lost.
+		return nil, fmt.Errorf("%s: %q: a '#' starts a fragment, which no scheme uses: write a '#' in a password as %%23", where, redactRaw(s.URL))
+	}
 	first, hostList := splitHosts(s.URL)
 	u, err := url.Parse(first)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %q is not a valid URL: %v", where, redactRaw(s.URL), unwrapURLError(err))
+		// Never url.Parse's words: they quote the part that did not parse,
+		// which may be a password's.
+		return nil, fmt.Errorf("%s: %q is not a valid URL: %s", where, redactRaw(s.URL), urlProblem(err))
+	}
+	if afterAuthority(first, "@") {
+		// "redis://:12345/6@host": a '/' or '?' in a password ended the
+		// authority early; what url.Parse took for host and path is the
+		// password's. (An '@' in a path is written %40.)
+		return nil, fmt.Errorf("%s: %q: an '@' after the host: write a '/', '?' or '@' in a user name or password as %%2F, %%3F, %%40", where, redactRaw(s.URL))
+	}
+	if sep := strings.Index(first, "://"); u.Opaque != "" || u.Scheme == "" || sep < 0 || u.User == nil && strings.Contains(first[sep:], "@") {
+		// "postgres:://pw@", "0/://pw@": not scheme://authority as
+		// url.Parse sees it; its pieces (opaque, path) would show user info.
+		return nil, fmt.Errorf("%s: %q is not a valid URL: write scheme://address, e.g. tcp://db:5432", where, redactRaw(s.URL))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	sc, ok := schemes[u.Scheme]
 	if !ok {
-		shown := redact(u)
-		if u.Scheme == "" { // not parsed as a URL at all ("0/://:pw@"): its userinfo is in the path
-			shown = redactRaw(s.URL)
-		}
-		return nil, fmt.Errorf("%s: %q: unknown scheme %q; known: %s", where, shown, u.Scheme, strings.Join(schemeNames(), ", "))
+		// By position: a URL whose scheme url.Parse did not find is all
+		// path to it, user info included.
+		return nil, fmt.Errorf("%s: %q: unknown scheme %q; known: %s", where, redactRaw(s.URL), u.Scheme, strings.Join(schemeNames(), ", "))
+	}
+	if err := unusedParts(u); err != nil {
+		return nil, fmt.Errorf("%s: %q: %v", where, redact(u), err)
 	}
 	t := &Target{Name: s.Name, url: u, scheme: sc, source: where}
 	var errs []error
@@ -357,6 +415,9 @@ func New(s Spec) (*Target, error) {
 		if t.host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q: no name to resolve; write dns://name", where, redact(u)))
 		}
+		if u.Port() != "" {
+			errs = append(errs, fmt.Errorf("%s: %q: dns:// takes a name without a port: the system's resolver is asked, on its own port", where, redact(u)))
+		}
 	case "srv":
 		// One name, whose SRV records name the hosts and their ports
 		// (https://github.com/mongodb/specifications/blob/master/source/initial-dns-seedlist-discovery/initial-dns-seedlist-discovery.md).
@@ -369,6 +430,11 @@ func New(s Spec) (*Target, error) {
 		t.host, t.port = u.Hostname(), u.Port()
 		if t.host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q: no host; write %s://host:port", where, redact(u), u.Scheme))
+		}
+		if strings.Contains(t.host, ":") && !strings.HasPrefix(u.Host, "[") {
+			// "127.0.0.1:5432:5433": url.Parse takes the last port and
+			// leaves the rest in the host name.
+			errs = append(errs, fmt.Errorf("%s: %q: more than one ':' after the host: give one port; an IPv6 address goes in brackets, [::1]:5432", where, redact(u)))
 		}
 		if t.port == "" {
 			t.port = sc.port
@@ -547,17 +613,21 @@ func Targets(specs []Spec) ([]*Target, error) {
 			t.Name = sanitizeName(t.Name + "-" + suffix)
 		}
 	}
-	seen := map[string]string{}
+	seen := map[string]*Target{}
 	for i, t := range targets {
-		if prev, dup := seen[t.Name]; dup {
-			if derived[i] {
-				errs = append(errs, fmt.Errorf("%s: %q is listed twice (also %s); give one a NAME= to tell them apart", t.source, t.URL(), prev))
-			} else {
-				errs = append(errs, fmt.Errorf("%s: name %q is already used by %s", t.source, t.Name, prev))
-			}
-			continue
+		prev, dup := seen[t.Name]
+		switch {
+		case !dup:
+			seen[t.Name] = t
+		case !derived[i]:
+			errs = append(errs, fmt.Errorf("%s: name %q is already used by %s", t.source, t.Name, prev.source))
+		case t.URL() == prev.URL():
+			// Redacted URLs are compared: two that differ only in a
+			// secret are the same URL here, and the message says no more.
+			errs = append(errs, fmt.Errorf("%s: %q is listed twice (also %s: the same URL, secrets aside); drop one, or give one a NAME= to tell them apart", t.source, t.URL(), prev.source))
+		default:
+			errs = append(errs, fmt.Errorf("%s: %q derives the same name %q as %q (%s); give one a NAME=", t.source, t.URL(), t.Name, prev.URL(), prev.source))
 		}
-		seen[t.Name] = t.source
 	}
 	return targets, errors.Join(errs...)
 }
@@ -608,50 +678,119 @@ func clusterName(host string) bool {
 	return strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc.")
 }
 
-// redact prints a URL with its password and every query value masked. A
-// user name without a password is masked too, since that is where a token
-// goes (https://TOKEN@host); for http and https the whole userinfo is.
-func redact(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		_, hasPassword := c.User.Password()
-		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
-			c.User = url.UserPassword(c.User.Username(), "xxxxx")
-		} else {
-			c.User = url.User("xxxxx")
-		}
-	}
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		c.RawQuery = q.Encode()
-	}
-	c.Fragment, c.RawFragment = "", ""
-	return c.String()
-}
+// redact prints a URL with its secrets masked (see proto.RedactURL, which
+// the http check shares for a redirect's URL).
+func redact(u *url.URL) string { return proto.RedactURL(u) }
 
-// redactRaw masks what looks like userinfo or a query in text that did not
-// parse as a URL.
+// redactRaw masks a URL's user info and query by their position in the
+// text, for a URL that did not parse or that is not what it seems: the
+// user info is everything from "://" (or the start) to the last '@', since
+// a password may hold '/', '?', '#' or ':' that end the authority early
+// for url.Parse; the query is everything from the first '?' or '#' after
+// that. It masks too much rather than too little.
 func redactRaw(s string) string {
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s = s[:i] + "?xxxxx"
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 && validScheme(s[:i]) {
+		start = i + len("://")
 	}
-	if at := strings.LastIndexByte(s, '@'); at >= 0 {
-		start := strings.LastIndexByte(s[:at], '/') + 1
-		s = s[:start] + "xxxxx" + s[at:]
+	rest := s[start:]
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = "xxxxx" + rest[at:]
 	}
-	return s
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i] + "?xxxxx"
+	}
+	return s[:start] + rest
 }
 
-// unwrapURLError drops url.Error's copy of the URL, which may hold a secret.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
+// afterAuthority reports whether chars occur in raw after its authority
+// (from the first '/', '?' or '#' after "://").
+func afterAuthority(raw, chars string) bool {
+	sep := strings.Index(raw, "://")
+	if sep < 0 {
+		return false
 	}
-	return err
+	rest := raw[sep+len("://"):]
+	i := strings.IndexAny(rest, "/?#")
+	return i >= 0 && strings.ContainsAny(rest[i:], chars)
+}
+
+// validScheme reports whether s is a URL scheme: a letter, then letters,
+// digits, '+', '-' or '.' (RFC 3986, 3.1). A NAME= before it is allowed.
+func validScheme(s string) bool {
+	if eq := strings.IndexByte(s, '='); eq >= 0 && validName(s[:eq]) {
+		s = s[eq+1:]
+	}
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !alnum(c) && c != '+' && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// urlProblem names what url.Parse found wrong, in words of depprobe's own:
+// its messages quote the part that did not parse, which may be a
+// password's.
+func urlProblem(err error) string {
+	msg := proto.UnwrapURLError(err).Error()
+	switch {
+	case strings.Contains(msg, "invalid port"):
+		return "the port is not a number (a '/', '?' or '#' in a password ends the host early: write them as %2F, %3F, %23)"
+	case strings.Contains(msg, "invalid URL escape"):
+		return "a '%' that does not start an escape: write a '%' as %25"
+	case strings.Contains(msg, "invalid userinfo"):
+		return "the user name or password holds a character that must be percent-encoded (a blank, '%', '/', '?', '#', '[', ']', '\"' and every non-ASCII character: UTF-8 bytes as %XX)"
+	case strings.Contains(msg, "control character"):
+		return "it holds a control character"
+	case strings.Contains(msg, "host"):
+		return "the host is not a valid host name or address (a '/', '?' or '#' in a password ends the user info early: write them as %2F, %3F, %23)"
+	case strings.Contains(msg, "missing protocol scheme"), strings.Contains(msg, "colon"):
+		return "write scheme://address, e.g. tcp://db:5432"
+	}
+	return "it does not parse as a URL"
+}
+
+// unusedParts rejects the parts of a URL that its scheme does not use,
+// rather than ignore them: a path or query on tcp:// says the URL is not
+// what its writer thinks, and user info there would be a password sent
+// nowhere. A client's query parameters on the database schemes
+// (?sslmode=…, ?authSource=…) are accepted: the same URL often serves the
+// application.
+func unusedParts(u *url.URL) error {
+	user, path, query := true, true, true // what the scheme uses; a scheme not named here, all
+	switch u.Scheme {
+	case "tcp", "tls", "dns", "grpc", "grpcs":
+		user, path, query = false, false, false
+	case "unix", "file":
+		user, query = false, false
+	case "nats", "mqtt", "mqtts", "memcached", "kafka":
+		path, query = false, false
+	}
+	var unused []string
+	if u.User != nil && !user {
+		unused = append(unused, "user info (user:password@)")
+	}
+	if u.Path != "" && u.Path != "/" && !path {
+		unused = append(unused, "a path")
+	}
+	if (u.RawQuery != "" || u.ForceQuery) && !query {
+		unused = append(unused, "a query (?…)")
+	}
+	if len(unused) > 0 {
+		return fmt.Errorf("%s:// does not use %s: remove it (an option is written after the URL, OPTION=VALUE)", u.Scheme, strings.Join(unused, " or "))
+	}
+	if (u.Scheme == "redis" || u.Scheme == "rediss") && u.User != nil {
+		if _, ok := u.User.Password(); !ok {
+			// "redis://secret@host": the colon forgotten, the password
+			// taken for a user name and never sent.
+			return fmt.Errorf("a user name without a password: Redis logs in with a password, write %s://:PASSWORD@host (the ':' before it) or %s://USER:PASSWORD@host", u.Scheme, u.Scheme)
+		}
+	}
+	return nil
 }
 
 // firstValues is each option's value, for a scheme whose options are

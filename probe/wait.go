@@ -96,8 +96,10 @@ type decision struct {
 // interval, jittered. It returns when decide
 // says stop, or when ctx is done, with the last result that ended on its
 // own: an attempt cut short by ctx says less than the one before it, and is
-// returned only when it was the first (its outcome is then Canceled, or
-// Timeout for a deadline; Result.Diagnosis says "not yet checked").
+// returned only when it was the first: its outcome is then Canceled when ctx
+// was canceled (Result.Diagnosis says "not yet checked"), or Timeout when
+// ctx's deadline cut it (an attempt that got no answer in the time there
+// was).
 // observe sees every result but a cut-short one.
 func (p Policy) loop(ctx context.Context, t *Target, interval time.Duration, observe func(Result), decide func(r Result, streak int) decision) (Result, error) {
 	var (

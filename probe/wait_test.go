@@ -223,7 +223,7 @@ func TestReporter(t *testing.T) {
 			want = append(want, s.want)
 		}
 	}
-	rp.GaveUp(t.Context(), refused, errors.New("DEPPROBE_TIMEOUT=5m reached"))
+	rp.GaveUp(t.Context(), refused, errors.New("DEPPROBE_TIMEOUT=5m reached"), rp.Elapsed())
 	want = append(want, "gave up")
 
 	lines := logLines(t, &buf)
@@ -290,7 +290,7 @@ func TestReporterElapsedAndAttempts(t *testing.T) {
 		rp.Observe(t.Context(), s.r)
 	}
 	now = now.Add(4 * time.Second)
-	rp.GaveUp(t.Context(), timeout, errors.New("reason"))
+	rp.GaveUp(t.Context(), timeout, errors.New("reason"), rp.Elapsed())
 	var got []string
 	for _, l := range logLines(t, &buf) {
 		got = append(got, fmt.Sprintf("%s attempt=%v elapsed=%v", l["msg"], l["attempt"], l["elapsed"]))

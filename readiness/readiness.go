@@ -91,7 +91,7 @@ type Monitor struct {
 	now     func() time.Time
 	rep     *probe.Reporter
 	metrics *metrics
-	stale   time.Duration // a loop silent for longer is stuck; 0: never
+	stale   []time.Duration // per loop: silent for longer, it is stuck; 0: never
 
 	mu      sync.RWMutex
 	states  []State
@@ -121,7 +121,7 @@ func New(targets []*probe.Target, c Config) (*Monitor, error) {
 		now:     now,
 		rep:     probe.NewReporter(log, c.Remind, now),
 		metrics: newMetrics(targets, c.Version, c.MetricsMaxAge, now),
-		stale:   staleAfter(c),
+		stale:   make([]time.Duration, len(targets)),
 		states:  make([]State, len(targets)),
 		beats:   make([]time.Time, len(targets)),
 	}
@@ -129,23 +129,36 @@ func New(targets []*probe.Target, c Config) (*Monitor, error) {
 	for i, t := range targets {
 		m.states[i] = State{Name: t.Name, URL: t.URL(), Optional: t.Optional, Since: start}
 		m.beats[i] = start
+		m.stale[i] = staleAfter(c, t)
 	}
 	return m, nil
 }
 
-// staleAfter is how long a loop may stay silent before /livez calls it
+// staleAfter is how long t's loop may stay silent before /livez calls it
 // stuck: three times the longest a healthy loop can take between two
-// attempts' ends (the longest wait, jittered, plus one attempt; the
-// backoff's ceiling grows up to Backoff.Late). Without an
-// attempt time limit an attempt may last as long as the dependency keeps
-// it, so no loop is ever called stuck.
-func staleAfter(c Config) time.Duration {
-	if c.Policy.AttemptTimeout <= 0 {
+// attempts' ends (the longest wait, jittered, plus one attempt: t's own
+// time limit, attempt_timeout= when set, and the cluster step's after it
+// when t has the API; the backoff's ceiling grows up to Backoff.Late, and
+// a k8s:// target's up to probe.APIBackoffMax). Without an attempt time
+// limit an attempt may last as long as the dependency keeps it, so the
+// loop is never called stuck.
+func staleAfter(c Config, t *probe.Target) time.Duration {
+	attempt := t.AttemptLimit(c.Policy.AttemptTimeout)
+	if attempt <= 0 {
 		return 0
 	}
-	longest := max(c.Interval, time.Duration(probe.CostlyFactor)*max(c.Policy.Backoff.Max, c.Policy.Backoff.Late))
+	ceiling := max(c.Policy.Backoff.Max, c.Policy.Backoff.Late)
+	if _, object := t.Object(); object {
+		ceiling = max(ceiling, probe.APIBackoffMax) // not multiplied: its pace is the API's
+	} else {
+		ceiling *= probe.CostlyFactor
+		if t.API != nil {
+			attempt += probe.ClusterTimeout
+		}
+	}
+	longest := max(c.Interval, ceiling)
 	longest = time.Duration(float64(longest) * (1 + c.Policy.Backoff.Jitter))
-	return 3 * (longest + c.Policy.AttemptTimeout)
+	return 3 * (longest + attempt)
 }
 
 // Run probes every target, each on its own goroutine (probe.Watch), until
@@ -239,9 +252,9 @@ func (m *Monitor) liveness() []check {
 	checks = append(checks, probing)
 	for i, beat := range m.beats {
 		c := check{name: "loop/" + m.states[i].Name, ok: true}
-		if silent := now.Sub(beat); m.stale > 0 && !m.stopped && silent > m.stale {
+		if silent, stale := now.Sub(beat), m.stale[i]; stale > 0 && !m.stopped && silent > stale {
 			c.ok = false
-			c.why = fmt.Sprintf("the loop of %q has not finished an attempt for %s (limit %s)", m.states[i].Name, probe.RoundDuration(silent), m.stale)
+			c.why = fmt.Sprintf("the loop of %q has not finished an attempt for %s (limit %s)", m.states[i].Name, probe.RoundDuration(silent), stale)
 		}
 		checks = append(checks, c)
 	}

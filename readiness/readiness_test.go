@@ -400,6 +400,77 @@ func TestLivez(t *testing.T) {
 	}
 }
 
+// TestLivezAttemptTimeout: a target whose attempt_timeout= is longer than
+// the loops' stale limit keeps /livez 200 while an attempt against a
+// silent peer lasts (the limit was computed from DEPPROBE_ATTEMPT_TIMEOUT
+// alone, so /livez, and the kubelet's restarts, depended on that peer).
+func TestLivezAttemptTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := fast()
+	c.Now = clk.Now
+	c.Interval = 100 * time.Millisecond
+	c.Policy.AttemptTimeout = 10 * time.Millisecond // the loops' limit: 3 × (100ms + 10ms)
+	m, base, _ := monitor(t, targets(t, "slow=http://"+ln.Addr().String()+"/ attempt_timeout=1h"), c)
+	conn := <-accepted // the attempt is in flight, for up to its hour
+	defer conn.Close()
+	clk.Add(30 * time.Minute) // far past the global limit, within the target's
+	if code, body, _ := get(t, base+"/livez"); code != 200 {
+		t.Errorf("GET /livez = %d %q during an attempt within its attempt_timeout=1h, want 200", code, body)
+	}
+	clk.Add(24 * time.Hour)
+	if code, body, _ := get(t, base+"/livez"); code != 503 || !strings.Contains(body, `the loop of "slow" has not finished an attempt`) {
+		t.Errorf("GET /livez = %d %q past 3 × the target's hour, want 503", code, body)
+	}
+	if s := m.States()[0]; s.Probed {
+		t.Errorf("slow = %+v; want its first attempt still in flight", s)
+	}
+
+	// A target with the API: its cluster step (2 s of its own) follows the
+	// attempt.
+	api := heldExplainer{asked: make(chan struct{}, 1), release: make(chan struct{})}
+	ts := targets(t, "db=tcp://"+refusedAddr(t))
+	ts[0].API = api
+	_, base, _ = monitor(t, ts, c)
+	<-api.asked // the attempt is in its cluster step
+	clk.Add(time.Second)
+	code, body, _ := get(t, base+"/livez")
+	close(api.release)
+	if code != 200 {
+		t.Errorf("GET /livez = %d %q during a cluster step, want 200", code, body)
+	}
+}
+
+// heldExplainer is a probe.API whose cluster step says it was asked, then
+// waits until released.
+type heldExplainer struct{ asked, release chan struct{} }
+
+func (e heldExplainer) Explain(ctx context.Context, _ probe.Result) (probe.Finding, bool) {
+	select {
+	case e.asked <- struct{}{}:
+	default:
+	}
+	select {
+	case <-e.release:
+	case <-ctx.Done():
+	}
+	return probe.Finding{}, false
+}
+
+func (heldExplainer) Check(context.Context, probe.Object) (probe.Finding, error) {
+	return probe.Finding{}, nil
+}
+
 // fds counts this process's open file descriptors.
 func fds(t *testing.T) int {
 	t.Helper()

@@ -5,8 +5,8 @@
 // chunked one, or drip one byte a second; of `wait` against the dripping
 // server; and of `serve` (100 ready targets plus one whose server never ends
 // its status line), and of `serve` with 100 ready targets alone, under
-// 5,000 connection attempts held open, and under 50 concurrent /metrics
-// scrapers.
+// 5,000 connection attempts held open, under 300 connections that never
+// send a byte, and under 50 concurrent /metrics scrapers.
 //
 //	go build -o /tmp/depprobe ./cmd/depprobe && (cd bench && go run ./hostile -depprobe /tmp/depprobe)
 //
@@ -38,6 +38,7 @@ import (
 func main() {
 	bin := flag.String("depprobe", "", "the depprobe binary to measure")
 	conns := flag.Int("conns", 5000, "connection attempts held open against serve")
+	silent := flag.Int("silent", 300, "connections against serve that never send a byte")
 	scrapers := flag.Int("scrapers", 50, "concurrent /metrics scrapers")
 	scrapeFor := flag.Duration("scrape-for", 10*time.Second, "how long the scrapers run")
 	only := flag.String("only", "check,wait,serve", "which runs, comma-separated")
@@ -56,7 +57,7 @@ func main() {
 		h.waitDrip()
 	}
 	if slices.Contains(runs, "serve") {
-		h.serve(*conns, *scrapers, *scrapeFor)
+		h.serve(*conns, *silent, *scrapers, *scrapeFor)
 	}
 	fmt.Println("| run | load | result | wall | CPU | peak RSS (VmHWM) | notes |")
 	fmt.Println("|---|---|---|---|---|---|---|")
@@ -305,7 +306,7 @@ func (s *server) readyzLatency() string {
 	return fmt.Sprintf("%d in %s", resp.StatusCode, time.Since(start).Round(time.Millisecond))
 }
 
-func (h *harness) serve(conns, scrapers int, scrapeFor time.Duration) {
+func (h *harness) serve(conns, silent, scrapers int, scrapeFor time.Duration) {
 	// 100 ready targets, no load; then with one whose status line never ends.
 	for _, endless := range []bool{false, true} {
 		s := h.startServe(endless)
@@ -359,6 +360,32 @@ func (h *harness) serve(conns, scrapers int, scrapeFor time.Duration) {
 	h.row("serve, 100 tcp", fmt.Sprintf("%d connections at once, each GET /readyz then held open", conns),
 		fmt.Sprintf("%d answered, %d not connected; a kubelet /readyz during it: %s", answered.Load(), bad.Load(), during), wall, s.cpu()-cpu0, hwm,
 		fmt.Sprintf("threads %d; VmRSS 10 s after they closed %s", threads, mb(s.status("VmRSS"))))
+	s.stop()
+
+	// Connections that never send a byte, then a kubelet /readyz at once
+	// and again once they are 200 ms old.
+	s = h.startServe(false)
+	start, cpu0 = time.Now(), s.cpu()
+	open = nil
+	for range silent {
+		if c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.base, "http://"), 5*time.Second); err == nil {
+			open = append(open, c)
+		}
+	}
+	atOnce := s.readyzLatency()
+	time.Sleep(200 * time.Millisecond)
+	later := s.readyzLatency()
+	closed := 0
+	for _, c := range open {
+		c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err == io.EOF {
+			closed++
+		}
+		c.Close()
+	}
+	h.row("serve, 100 tcp", fmt.Sprintf("%d connections at once that never send a byte", silent),
+		fmt.Sprintf("%d connected, %d of them closed by serve; a kubelet /readyz at once: %s, 200 ms later: %s", len(open), closed, atOnce, later),
+		time.Since(start), s.cpu()-cpu0, s.status("VmHWM"), fmt.Sprintf("VmRSS %s", mb(s.status("VmRSS"))))
 	s.stop()
 
 	// 50 concurrent scrapers of /metrics, each on its own kept-alive connection.

@@ -69,9 +69,14 @@ func analyze(targets []*probe.Target, results []probe.Result, self *kube.Self, n
 	if len(names) >= 2 || len(names) == 1 && ns != "" {
 		dns, refused := true, true
 		for _, p := range names {
-			silent := p.r.Step == probe.Resolve && (p.r.Outcome == probe.Timeout || p.r.Outcome == probe.DNSError)
+			// No answer: a timeout, or every server refusing (a resolver
+			// error that is an answer, SERVFAIL, is not DNS being away).
+			r := p.r
+			refusedHere := r.Outcome == probe.DNSError && strings.Contains(r.Diagnosis(), "connection refused")
+			silent := r.Step == probe.Resolve && (r.Outcome == probe.Timeout || refusedHere) &&
+				(r.Finding == nil || r.Finding.Cause != string(kube.ServiceMissing))
 			dns = dns && silent
-			refused = refused && strings.Contains(p.r.Diagnosis(), "connection refused")
+			refused = refused && refusedHere
 		}
 		if dns {
 			c := oneCause{cause: "cluster_dns", evidence: evidence(names)}
@@ -107,7 +112,11 @@ func analyze(targets []*probe.Target, results []probe.Result, self *kube.Self, n
 		if fast {
 			c := oneCause{cause: "mesh_proxy", evidence: evidence(all)}
 			c.text = fmt.Sprintf("the %s proxy is not up: this pod is meshed, and every target, external ones included, was refused within %s, as the mesh's redirect to a proxy that does not listen yet does", self.Mesh, fastRefusal)
-			if !self.ProxyNative && !self.ProxyRunning {
+			// Certain only while this pod initializes: depprobe is then an
+			// init container, and a regular proxy container starts after
+			// it. In a regular container (wait -- app) the proxy starts
+			// beside it.
+			if !self.ProxyNative && !self.ProxyRunning && self.Initializing {
 				c.certain = true
 				c.text += fmt.Sprintf("; %s is a regular container, which starts only after the init containers: it cannot come up while this one waits", self.Proxy)
 			}
@@ -228,6 +237,9 @@ func (c oneCause) lines() []string {
 type analyst struct {
 	targets []*probe.Target
 	client  *kube.Client // nil: no API
+	// diagnose: the results may be explained by this pod's own objects
+	// (false with DEPPROBE_KUBE_DIAGNOSIS=false: no lookup for them).
+	diagnose bool
 
 	mu       sync.Mutex
 	results  []probe.Result
@@ -235,8 +247,8 @@ type analyst struct {
 	selfNext time.Time // when this pod may be looked up again
 }
 
-func newAnalyst(targets []*probe.Target, client *kube.Client) *analyst {
-	return &analyst{targets: targets, client: client, results: make([]probe.Result, len(targets))}
+func newAnalyst(targets []*probe.Target, client *kube.Client, diagnose bool) *analyst {
+	return &analyst{targets: targets, client: client, diagnose: diagnose, results: make([]probe.Result, len(targets))}
 }
 
 // observe records target i's result and returns the cause the targets
@@ -264,30 +276,44 @@ func (a *analyst) analyze(ctx context.Context, results []probe.Result) (oneCause
 	if a.client != nil {
 		ns = a.client.Namespace()
 	}
-	if a.client == nil || !suspect(results) {
+	if a.client == nil || !a.diagnose || !suspect(results) {
 		return analyze(a.targets, results, nil, ns)
 	}
 	return analyze(a.targets, results, a.lookupSelf(ctx), ns)
 }
 
 // selfInterval spaces the lookups of this pod (its annotations, the
-// NetworkPolicies that select it): two requests.
-const selfInterval = 30 * time.Second
+// NetworkPolicies that select it): two requests, about what seldom
+// changes while a pod waits, and asked whenever its only dependency is
+// refused, so seldom.
+const selfInterval = 5 * time.Minute
 
 // lookupSelf is what the API says of this pod: looked up again when the
-// last lookup is older than selfInterval; nil when it never answered.
+// last lookup is older than selfInterval; nil when it never answered. The
+// lock is held only to read and write what is kept, never during the
+// request: the targets' loops record their results meanwhile, and a
+// caller that comes while a lookup is under way gets what is known.
 func (a *analyst) lookupSelf(ctx context.Context) *kube.Self {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if now := time.Now(); now.After(a.selfNext) {
+	self, now := a.self, time.Now()
+	due := now.After(a.selfNext)
+	if due {
 		a.selfNext = now.Add(selfInterval)
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probe.ClusterTimeout)
-		defer cancel()
-		if s, err := a.client.Self(cctx); err == nil {
-			a.self = &s
-		}
 	}
-	return a.self
+	a.mu.Unlock()
+	if !due {
+		return self
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), probe.ClusterTimeout)
+	defer cancel()
+	s, err := a.client.Self(cctx)
+	if err != nil {
+		return self
+	}
+	a.mu.Lock()
+	a.self = &s
+	a.mu.Unlock()
+	return &s
 }
 
 // suspect reports whether every target that is not ready failed at

@@ -48,7 +48,8 @@ func TestAnalyze(t *testing.T) {
 	dnsRefused := errors.New("lookup db on 10.96.0.10:53: read udp 10.244.0.5:41234->10.96.0.10:53: read: connection refused")
 	refused := errors.New("connect: connection refused")
 	unknownCA := x509.UnknownAuthorityError{Cert: &x509.Certificate{Issuer: pkix.Name{CommonName: "Corp Proxy CA"}}}
-	istio := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", DNS: true}
+	istio := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", Initializing: true, DNS: true}
+	istioApp := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", DNS: true} // wait -- app: initialized
 	istioNative := &kube.Self{Name: "web-0", Mesh: "istio", Proxy: "istio-proxy", ProxyNative: true, DNS: true}
 	policed := &kube.Self{Name: "web-0", Egress: []string{"default-deny-egress"}, DNS: false}
 	tests := []struct {
@@ -67,6 +68,16 @@ func TestAnalyze(t *testing.T) {
 		{"DNS refused: kube-dns without endpoints", mk("db=postgres://db:5432", "cache=redis://cache:6379"),
 			[]probe.Result{failed("db", probe.Resolve, probe.DNSError, time.Millisecond, dnsRefused), failed("cache", probe.Resolve, probe.DNSError, time.Millisecond, dnsRefused)},
 			nil, "app", "cluster_dns", false, "cluster DNS refuses"},
+		{"a resolver's SERVFAIL is an answer, not DNS being away", mk("db=postgres://db:5432", "cache=redis://cache:6379"),
+			[]probe.Result{failed("db", probe.Resolve, probe.DNSError, time.Millisecond, errors.New("lookup db: server misbehaving")), failed("cache", probe.Resolve, probe.DNSError, time.Millisecond, errors.New("lookup cache: server misbehaving"))},
+			nil, "app", "", false, ""},
+		{"a missing Service is not DNS", mk("db=postgres://db:5432"),
+			[]probe.Result{func() probe.Result {
+				r := failed("db", probe.Resolve, probe.Timeout, 2*time.Second, dnsTimeout)
+				r.Finding = &probe.Finding{Cause: "service_missing"}
+				return r
+			}()},
+			nil, "app", "", false, ""},
 		{"DNS cut off by an egress policy", mk("db=postgres://db:5432", "cache=redis://cache:6379"),
 			[]probe.Result{failed("db", probe.Resolve, probe.Timeout, 2*time.Second, dnsTimeout), failed("cache", probe.Resolve, probe.Timeout, 2*time.Second, dnsTimeout)},
 			policed, "app", "cluster_dns", false, `NetworkPolicy "default-deny-egress" selects this pod and lets nothing out to port 53`},
@@ -79,6 +90,9 @@ func TestAnalyze(t *testing.T) {
 		{"meshed, every target refused at once, the proxy a regular container", mk("db=postgres://db:5432", "api=https://api.example.com"),
 			[]probe.Result{failed("db", probe.Connect, probe.Refused, 300*time.Microsecond, refused), failed("api", probe.Connect, probe.Refused, 200*time.Microsecond, refused)},
 			istio, "app", "mesh_proxy", true, "the istio proxy is not up"},
+		{"meshed, depprobe in a regular container (wait -- app): the proxy starts beside it, not certain", mk("db=postgres://db:5432", "api=https://api.example.com"),
+			[]probe.Result{failed("db", probe.Connect, probe.Refused, 300*time.Microsecond, refused), failed("api", probe.Connect, probe.Refused, 200*time.Microsecond, refused)},
+			istioApp, "app", "mesh_proxy", false, "the istio proxy is not up"},
 		{"meshed with a native sidecar proxy: not certain", mk("db=postgres://db:5432", "api=https://api.example.com"),
 			[]probe.Result{failed("db", probe.Connect, probe.Refused, 300*time.Microsecond, refused), failed("api", probe.Connect, probe.Refused, 200*time.Microsecond, refused)},
 			istioNative, "app", "mesh_proxy", false, "the istio proxy is not up"},
@@ -116,7 +130,7 @@ func TestAnalyze(t *testing.T) {
 
 // ownPod is this test pod as the API gives it: meshed by Istio's
 // injector (its annotation), the proxy a regular container not started.
-const ownPod = `{"metadata":{"name":"web-6d4cf56db6-x2x9q","namespace":"app","uid":"5f2c-uid","labels":{"app":"web"},"annotations":{"sidecar.istio.io/status":"{\"containers\":[\"istio-proxy\"]}"}},"spec":{"containers":[{"name":"app"},{"name":"istio-proxy"}],"initContainers":[{"name":"wait"}]},"status":{"phase":"Pending","initContainerStatuses":[{"name":"wait","ready":false,"state":{"running":{}}}],"containerStatuses":[{"name":"istio-proxy","ready":false,"state":{"waiting":{"reason":"PodInitializing"}}}]}}`
+const ownPod = `{"metadata":{"name":"web-6d4cf56db6-x2x9q","namespace":"app","uid":"5f2c-uid","labels":{"app":"web"},"annotations":{"sidecar.istio.io/status":"{\"containers\":[\"istio-proxy\"]}"}},"spec":{"containers":[{"name":"app"},{"name":"istio-proxy"}],"initContainers":[{"name":"wait"}]},"status":{"phase":"Pending","conditions":[{"type":"Initialized","status":"False","reason":"ContainersNotInitialized"}],"initContainerStatuses":[{"name":"wait","ready":false,"state":{"running":{}}}],"containerStatuses":[{"name":"istio-proxy","ready":false,"state":{"waiting":{"reason":"PodInitializing"}}}]}}`
 
 // TestWaitMeshedGivesUpAtOnce: in a meshed pod whose proxy cannot start
 // before this wait ends, every target refused at once ends the wait at
@@ -155,5 +169,75 @@ func TestWaitMeshedGivesUpAtOnce(t *testing.T) {
 		if !strings.Contains(event, want) {
 			t.Errorf("the last Event lacks %s:\n%s", want, event)
 		}
+	}
+}
+
+// TestWaitMeshedInAppContainer: in front of the app (wait -- app, in a
+// regular container of an initialized pod) the proxy starts beside
+// depprobe: every target refused at once is said as the cause, but does
+// not end the wait (it ended it at once, as if depprobe were an init
+// container).
+func TestWaitMeshedInAppContainer(t *testing.T) {
+	pod, err := os.ReadFile("../../internal/kube/testdata/pod-meshed-app.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, env := inPod(t, map[string]kubetest.Answer{
+		"/api/v1/namespaces/app/pods/app":                                              kubetest.OK(string(pod)),
+		kubetest.ListPath("/apis/networking.k8s.io/v1", "app", "networkpolicies", nil): kubetest.List(),
+	})
+	env["HOSTNAME"] = "app"
+	term := filepath.Join(t.TempDir(), "termination-log")
+	env["DEPPROBE_TERMINATION_LOG"] = term
+	env["DEPPROBE_TIMEOUT"] = "1s"
+	res := runWith(t, env, "wait", "db=tcp://"+refusedAddr(t), "api=tcp://"+refusedAddr(t))
+	msg, _ := os.ReadFile(term)
+	lines := strings.Split(strings.TrimSpace(string(msg)), "\n")
+	if res.code != exitNotReady || !strings.HasPrefix(lines[0], "one cause: the istio proxy is not up") || strings.Contains(string(msg), "cannot come up") {
+		t.Errorf("exit code %d; termination message:\n%s\nwant the cause first, without saying the proxy cannot come up", res.code, msg)
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "(DEPPROBE_TIMEOUT=1s reached): one cause: the istio proxy is not up") {
+		t.Errorf("key sentence = %q, want the wait to have run to its deadline", last)
+	}
+}
+
+// TestLookupSelfUnlocked: the lookup of this pod holds no lock while it
+// asks the API: a target's result is recorded meanwhile, and the lookup
+// keeps what the API answers. (The lock was held through the request, so
+// a target's loop waited up to the API's 2 s time limit; a test that had
+// to wait that long saw the lookup end without an answer.)
+func TestLookupSelfUnlocked(t *testing.T) {
+	hold := make(chan struct{})
+	api, env := inPod(t, map[string]kubetest.Answer{
+		"/api/v1/namespaces/app/pods/web-6d4cf56db6-x2x9q":                             {Code: 200, Body: ownPod, Hold: hold},
+		kubetest.ListPath("/apis/networking.k8s.io/v1", "app", "networkpolicies", nil): kubetest.List(),
+	})
+	client, why := inCluster(env, discard())
+	if client == nil {
+		t.Fatal(why)
+	}
+	defer client.Close()
+	targets, err := probe.Targets([]probe.Spec{{Name: "db", URL: "tcp://10.0.0.7:5432"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	an := newAnalyst(targets, client, true)
+	looked := make(chan *kube.Self, 1)
+	go func() { looked <- an.lookupSelf(t.Context()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(api.Requests()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lookup asked nothing within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// While the request is held: a target's loop records its result.
+	an.observe(t.Context(), 0, failed("db", probe.Connect, probe.Refused, time.Millisecond, errors.New("connection refused")))
+	close(hold)
+	if self := <-looked; self == nil || self.Mesh != "istio" {
+		t.Fatalf("lookupSelf = %+v, want this pod as the API answered (meshed by istio)", self)
+	}
+	if got := an.snapshot()[0]; got.Target != "db" {
+		t.Errorf("the result recorded during the lookup is %+v", got)
 	}
 }

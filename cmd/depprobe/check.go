@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,7 +28,13 @@ func check(ctx context.Context, c config, targets []*probe.Target, stdout io.Wri
 		})
 	}
 	wg.Wait()
-	if oc, ok := newAnalyst(targets, client).analyze(ctx, results); ok {
+	// This pod's own evidence costs two requests, worth them only where
+	// the API is asked already: when a cluster step ran (check as an exec
+	// probe runs every few seconds, and no limit spans its runs).
+	diagnose := c.KubeDiagnosis && slices.ContainsFunc(results, func(r probe.Result) bool {
+		return slices.ContainsFunc(r.Steps, func(s probe.StepResult) bool { return s.Step == probe.Cluster })
+	})
+	if oc, ok := newAnalyst(targets, client, diagnose).analyze(ctx, results); ok {
 		for _, l := range oc.lines() {
 			fmt.Fprintln(stdout, l)
 		}

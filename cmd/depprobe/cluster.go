@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/depprobe/depprobe/internal/kube"
 	"github.com/depprobe/depprobe/probe"
@@ -54,10 +55,12 @@ func inCluster(env map[string]string, log *slog.Logger) (*kube.Client, string) {
 }
 
 // attachCluster gives every target its way to the Kubernetes API, when
-// there is one. A k8s:// target without one is a configuration error;
-// without one, the other targets are probed as they would be anywhere,
-// and one debug line says why there is no cluster step.
-func attachCluster(client *kube.Client, why string, targets []*probe.Target, log *slog.Logger) error {
+// there is one: a k8s:// target always, the others for the cluster step
+// when diagnose (DEPPROBE_KUBE_DIAGNOSIS) is true. A k8s:// target without
+// one is a configuration error; without one, the other targets are probed
+// as they would be anywhere, and one debug line says why there is no
+// cluster step.
+func attachCluster(client *kube.Client, why string, targets []*probe.Target, diagnose bool, log *slog.Logger) error {
 	var errs []error
 	for _, t := range targets {
 		if _, ok := t.Object(); ok && client == nil {
@@ -67,13 +70,21 @@ func attachCluster(client *kube.Client, why string, targets []*probe.Target, log
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if client == nil {
+	if client != nil && !diagnose {
+		why = "DEPPROBE_KUBE_DIAGNOSIS=false"
+	}
+	if client == nil || !diagnose {
 		log.Debug("no cluster step", slog.String("reason", why))
+	}
+	if client == nil {
 		return nil
 	}
 	for _, t := range targets {
 		a := &clusterAPI{client: client, th: kube.NewThrottle(nil), log: log.With(slog.String("target", t.Name))}
 		if _, ok := t.Object(); !ok {
+			if !diagnose {
+				continue
+			}
 			host, port := splitHostPort(t.Hosts())
 			a.ref, a.service = kube.ServiceHost(host, client.Namespace())
 			a.ref.Port = port
@@ -93,7 +104,8 @@ func splitHostPort(hosts []string) (string, int) {
 }
 
 // clusterAPI is one target's probe.API: internal/kube's answers in probe's
-// words, its lookups spaced by a kube.Throttle.
+// words, its lookups spaced by a kube.Throttle. It is safe for concurrent
+// use, as probe.API must be (the hosts of a multi-host URL explain at once).
 type clusterAPI struct {
 	client  *kube.Client
 	th      *kube.Throttle
@@ -101,6 +113,7 @@ type clusterAPI struct {
 	ref     kube.ServiceRef
 	service bool // the target's host is a Service name
 
+	mu       sync.Mutex
 	lastSkip string // the last reason logged for a skipped cluster step
 }
 
@@ -114,13 +127,22 @@ func (a *clusterAPI) Explain(ctx context.Context, failed probe.Result) (probe.Fi
 		return a.client.ExplainService(ctx, a.ref, sym)
 	})
 	if err != nil {
-		if why := err.Error(); why != a.lastSkip && !errors.Is(err, kube.ErrNothing) {
-			a.lastSkip = why
-			a.log.Debug("cluster step skipped", slog.String("reason", why))
-		}
+		a.skipped(err)
 		return probe.Finding{}, false
 	}
 	return finding(f), true
+}
+
+// skipped logs why the cluster step had nothing to say, once per reason
+// in a row.
+func (a *clusterAPI) skipped(err error) {
+	why := err.Error()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if why != a.lastSkip && !errors.Is(err, kube.ErrNothing) {
+		a.lastSkip = why
+		a.log.Debug("cluster step skipped", slog.String("reason", why))
+	}
 }
 
 // Check is the one step of a k8s:// target.

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,7 +158,7 @@ func TestClusterExplainService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := attachCluster(client, "", targets, discard()); err != nil {
+	if err := attachCluster(client, "", targets, true, discard()); err != nil {
 		t.Fatal(err)
 	}
 	failed := probe.Result{Target: "db", Step: probe.Connect, Outcome: probe.Refused}
@@ -172,3 +177,117 @@ func TestClusterExplainService(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestClusterExplainConcurrent: probe.API must be safe for concurrent use
+// (the hosts of a multi-host URL explain at once): Explain, called from
+// several goroutines while the API server fails, races on nothing (run
+// with -race).
+func TestClusterExplainConcurrent(t *testing.T) {
+	_, env := inPod(t, map[string]kubetest.Answer{
+		kubetest.ServicePath("app", "db"): {Code: 500, Body: `{"kind":"Status","status":"Failure","message":"etcdserver: request timed out","code":500}`},
+	})
+	client, why := inCluster(env, discard())
+	if client == nil {
+		t.Fatal(why)
+	}
+	defer client.Close()
+	targets, err := probe.Targets([]probe.Spec{{URL: "kafka://db:9092,db:9093"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := attachCluster(client, "", targets, true, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))); err != nil {
+		t.Fatal(err)
+	}
+	failed := probe.Result{Target: "db", Step: probe.Connect, Outcome: probe.Refused}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if f, ok := targets[0].API.Explain(t.Context(), failed); ok {
+				t.Errorf("Explain = %+v while the API server fails, want nothing", f)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// refusingDNS is a resolver whose every query is refused on loopback: a
+// Service name fails at resolve without asking the machine's DNS.
+func refusingDNS(t *testing.T) *net.Resolver {
+	addr := refusedAddr(t)
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}}
+}
+
+// podCheck runs check as run would in a pod with env, its targets
+// resolving through refusingDNS.
+func podCheck(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	c, err := loadConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = c.forCommand("check")
+	client, why := inCluster(env, discard())
+	if client == nil {
+		t.Fatal(why)
+	}
+	defer client.Close()
+	targets, err := c.targets(args, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		tg.Resolver = refusingDNS(t)
+	}
+	if err := attachCluster(client, why, targets, c.KubeDiagnosis, discard()); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	check(t.Context(), c, targets, &out, client)
+	return out.String()
+}
+
+// TestKubeDiagnosisSwitch: DEPPROBE_KUBE_DIAGNOSIS=false makes no request
+// for a failing Service name; check looks up its own pod only where a
+// cluster step ran (it made 2 requests at every run, as an exec probe
+// every few seconds, for a refused IP address).
+func TestKubeDiagnosisSwitch(t *testing.T) {
+	routes := map[string]kubetest.Answer{
+		kubetest.ServicePath("app", "db"):                                              kubetest.OK(kubetest.Service("app", "db", `{"app":"db"}`, `[{"name":"pg","port":5432,"targetPort":5432}]`)),
+		kubetest.SlicesPath("app", "db"):                                               kubetest.List(),
+		"/api/v1/namespaces/app/pods/web-6d4cf56db6-x2x9q":                             kubetest.OK(ownPod),
+		kubetest.ListPath("/apis/networking.k8s.io/v1", "app", "networkpolicies", nil): kubetest.List(),
+	}
+	t.Run("a refused address: no cluster step, no lookup of this pod", func(t *testing.T) {
+		api, env := inPod(t, routes)
+		res := runWith(t, env, "check", "db=tcp://"+refusedAddr(t))
+		if res.code != exitNotReady || len(api.Requests()) != 0 {
+			t.Errorf("exit code %d after requests %q, want %d after none\n%s", res.code, api.Requests(), exitNotReady, res.stdout)
+		}
+	})
+	t.Run("a Service name: the cluster step and this pod", func(t *testing.T) {
+		api, env := inPod(t, routes)
+		out := podCheck(t, env, "db=tcp://db:5432")
+		if !strings.Contains(out, "✗ cluster  service/db  cluster_dns") || len(api.Requests()) != 4 {
+			t.Errorf("requests %q, want the Service, its slices, this pod and its policies; output:\n%s", api.Requests(), out)
+		}
+	})
+	t.Run("a Service name, DEPPROBE_KUBE_DIAGNOSIS=false", func(t *testing.T) {
+		api, env := inPod(t, routes)
+		env["DEPPROBE_KUBE_DIAGNOSIS"] = "false"
+		out := podCheck(t, env, "db=tcp://db:5432")
+		if strings.Contains(out, "✗ cluster") || len(api.Requests()) != 0 {
+			t.Errorf("requests %q, want none and no cluster step; output:\n%s", api.Requests(), out)
+		}
+	})
+	t.Run("k8s:// targets ask the API all the same", func(t *testing.T) {
+		api, env := inPod(t, map[string]kubetest.Answer{jobPath: kubetest.OK(jobRunning)})
+		env["DEPPROBE_KUBE_DIAGNOSIS"] = "false"
+		res := runWith(t, env, "check", "k8s://job/migrate")
+		if res.code != exitNotReady || len(api.Requests()) == 0 || !strings.Contains(res.stdout, "✗ cluster  job/migrate") {
+			t.Errorf("exit code %d after requests %q\n%s%s", res.code, api.Requests(), res.stdout, res.stderr)
+		}
+	})
+}

@@ -34,8 +34,10 @@ environment (default in the second column):
 	writeVariables(w)
 	fmt.Fprint(w, `
 exit codes: 0 ready; 1 not ready (check) or gave up (wait); 2 invalid
-configuration or command line; after wait -- COMMAND, the command's own, or
-126 (cannot execute it) and 127 (not found) as a shell says.
+configuration or command line, a COMMAND after -- that is not found or cannot
+be executed included (checked before waiting); after wait -- COMMAND, the
+command's own, or, when its file changed during the wait, 126 (cannot execute
+it) and 127 (not found) as a shell says.
 `)
 }
 

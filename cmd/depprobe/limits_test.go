@@ -1,7 +1,10 @@
 package main
 
 import (
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,4 +81,38 @@ func TestUntilDown(t *testing.T) {
 	if res.code != exitReady {
 		t.Errorf("wait until=down of a refused port: exit code %d, stderr:\n%s", res.code, res.stderr)
 	}
+}
+
+// TestExpectationsGolden: three answers that are not yet what the options
+// want (a JSON value, a substring of the body, a response header), as
+// wait's termination message says them (the README quotes them).
+func TestExpectationsGolden(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/_cluster/health":
+			io.WriteString(w, `{"cluster_name":"logs","status":"red","unassigned_shards":4}`)
+		case "/actuator/health":
+			io.WriteString(w, `{"status":"OUT_OF_SERVICE","components":{"db":{"status":"DOWN"}}}`)
+		default:
+			w.Header().Set("X-Migrations", "pending")
+			io.WriteString(w, "ok")
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	term := filepath.Join(t.TempDir(), "termination-log")
+	env := map[string]string{"DEPPROBE_TIMEOUT": "1s", "DEPPROBE_TERMINATION_LOG": term}
+	res := runWith(t, env, "wait",
+		"search=http://"+host+"/_cluster/health", "json=.status=green|yellow",
+		"orders=http://"+host+"/actuator/health", `expect=%22status%22:%22UP%22`,
+		"api=http://"+host+"/", "expect_header=X-Migrations:done",
+	)
+	if res.code != exitNotReady {
+		t.Errorf("exit code %d, want %d", res.code, exitNotReady)
+	}
+	msg, err := os.ReadFile(term)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "expectations.golden", string(msg))
 }

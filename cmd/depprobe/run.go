@@ -136,7 +136,7 @@ func run(ctx context.Context, args []string, env map[string]string, stdout, stde
 	if client != nil {
 		defer client.Close()
 	}
-	errs = append(errs, attachCluster(client, why, targets, log))
+	errs = append(errs, attachCluster(client, why, targets, c.KubeDiagnosis, log))
 	if err := errors.Join(errs...); err != nil {
 		return usage(stderr, err)
 	}

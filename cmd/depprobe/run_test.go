@@ -147,7 +147,7 @@ func TestConfigErrorsAllReported(t *testing.T) {
 	}
 	for _, want := range []string{
 		`DEPPROBE_TIMEOUT="5": not a duration`,
-		`DEPPROBE_ATTEMPT_TIMEOUT="-1s": must be more than 0`,
+		`DEPPROBE_ATTEMPT_TIMEOUT="-1s": must be at least 10ms`,
 		`DEPPROBE_MAX_TIMEOUTS="three": not a whole number`,
 		`DEPPROBE_BACKOFF_MULTIPLIER="0.5": must be at least 1`,
 		`DEPPROBE_BACKOFF_JITTER="x": not a number`,

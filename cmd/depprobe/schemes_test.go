@@ -24,10 +24,24 @@ func schemesTable() string {
 				ports = append(ports, p)
 			}
 		}
+		// The TLS options, the same for every TLS scheme, are named once:
+		// docs/schemes.md lists them.
+		var tlsSchemes []string
 		for _, o := range d.Options {
+			if o.TLS {
+				tlsSchemes = o.Schemes
+				continue
+			}
 			opt := "`" + o.Name + "=`"
 			if len(o.Schemes) < len(d.Schemes) {
 				opt += " (" + strings.Join(o.Schemes, ", ") + ")"
+			}
+			opts = append(opts, opt)
+		}
+		if tlsSchemes != nil {
+			opt := "[TLS options](docs/schemes.md#how-schemes-check)"
+			if len(tlsSchemes) < len(d.Schemes) {
+				opt += " (" + strings.Join(tlsSchemes, ", ") + ")"
 			}
 			opts = append(opts, opt)
 		}

@@ -64,17 +64,7 @@ func serve(ctx context.Context, c config, targets []*probe.Target, log *slog.Log
 		slog.Int("max_timeouts", c.MaxTimeouts),
 		slog.String("backoff", c.describeBackoff()),
 	)
-	limited := newConnLimit(ln, maxConns)
-	srv := &http.Server{
-		Handler:           m.Handler(),
-		ConnState:         limited.ConnState,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv, limited := httpServer(ln, m.Handler(), log)
 
 	pctx, stopProbing := context.WithCancel(ctx)
 	defer stopProbing()
@@ -104,6 +94,22 @@ func serve(ctx context.Context, c config, targets []*probe.Target, log *slog.Log
 	}
 	log.Info("stopped", slog.String("reason", "signal"))
 	return nil
+}
+
+// httpServer is serve's HTTP server for h, with its limits, and the
+// listener of ln it must serve on.
+func httpServer(ln net.Listener, h http.Handler, log *slog.Logger) (*http.Server, *connLimit) {
+	limited := newConnLimit(ln, maxConns)
+	return &http.Server{
+		Handler:           h,
+		ConnState:         limited.ConnState,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}, limited
 }
 
 // listenError says why DEPPROBE_LISTEN cannot be listened on, and what to

@@ -108,8 +108,8 @@ func awaitGet(t *testing.T, url string, code int, want string) {
 // with a client that never finishes its request.
 func TestServe(t *testing.T) {
 	addr := refusedAddr(t)
-	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "10ms"}, "late=tcp://"+addr)
-	for _, want := range []string{`"targets":"late=tcp://` + addr + `"`, `"interval":"10ms"`, `"attempt_timeout":"2s"`} {
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "late=tcp://"+addr)
+	for _, want := range []string{`"targets":"late=tcp://` + addr + `"`, `"interval":"100ms"`, `"attempt_timeout":"2s"`} {
 		if !strings.Contains(s.stderr.String(), want) {
 			t.Errorf("first line lacks %s:\n%s", want, s.stderr)
 		}
@@ -192,7 +192,7 @@ func TestServeListenInUse(t *testing.T) {
 // a new client (a kubelet probe) out: an idle connection is closed to make
 // room, a stalled one by ReadHeaderTimeout.
 func TestServeConnectionCap(t *testing.T) {
-	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "10ms"}, "up=tcp://"+listening(t))
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "up=tcp://"+listening(t))
 	addr := strings.TrimPrefix(s.base, "http://")
 	awaitGet(t, s.base+"/readyz", 200, "ok\n")
 	goroutines := runtime.NumGoroutine()
@@ -261,5 +261,53 @@ func TestServeConnectionCap(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("GET /readyz = %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestServeSilentClients: clients that connect and never send a byte do
+// not lock a kubelet probe out: with every slot taken by silent ones, the
+// oldest silent for silentGrace is closed for the newcomer. (Each held its
+// slot until ReadHeaderTimeout: 70 of them made /livez take 2 s, 300 made
+// it time out.) The deadline below is a bound for correctness, not a
+// measure of speed: the test logs the latency.
+func TestServeSilentClients(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	srv, limited := httpServer(ln, mux, discard())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(limited) }()
+	t.Cleanup(func() { srv.Close(); <-served })
+
+	const crowd = 300
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := range crowd {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("silent client %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	start := time.Now()
+	resp, err := client.Get("http://" + ln.Addr().String() + "/livez")
+	if err != nil {
+		t.Fatalf("GET /livez behind %d silent clients: %v", crowd, err)
+	}
+	resp.Body.Close()
+	t.Logf("GET /livez behind %d silent clients: %d in %s; %d closed to make room", crowd, resp.StatusCode, time.Since(start), limited.evicted.Load())
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /livez = %d, want 200", resp.StatusCode)
+	}
+	if n := limited.evicted.Load(); n < crowd-maxConns {
+		t.Errorf("%d silent connections closed to make room, want at least %d", n, crowd-maxConns)
 	}
 }

@@ -33,7 +33,7 @@ func TestVersionOneSource(t *testing.T) {
 	if r := runWith(t, fast(map[string]string{}), "check", "api="+srv.URL+"/"); r.code != exitReady {
 		t.Fatalf("check = %d, want %d; stdout:\n%s", r.code, exitReady, r.stdout)
 	}
-	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "10ms"}, "api="+srv.URL+"/")
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "api="+srv.URL+"/")
 	awaitGet(t, s.base+"/readyz", 200, "ok")
 	_, metrics := fetch(t, s.base+"/metrics")
 	if want := `version="v9.9.9"`; !strings.Contains(metrics, want) {

@@ -47,7 +47,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		results             = make([]probe.Result, len(targets))
 		errs                = make([]error, len(targets))
 		wg, optWG, optFirst sync.WaitGroup
-		an                  = newAnalyst(targets, client)
+		an                  = newAnalyst(targets, client, c.KubeDiagnosis)
 		pub                 *publisher
 		certain             struct {
 			sync.Mutex
@@ -71,9 +71,9 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 			}
 			certain.Unlock()
 		case ok:
-			pub.note("one cause: " + oc.text + " (" + strings.Join(oc.evidence, "; ") + ")")
-		case !r.Ready() && r.Outcome != probe.Canceled:
-			pub.note(r.Target + ": " + r.Diagnosis() + " (hint: " + r.Hint + ")")
+			pub.note(i, r, &oc)
+		case r.Outcome != probe.Canceled:
+			pub.note(i, r, nil)
 		}
 	}
 	for i, t := range targets {
@@ -155,7 +155,7 @@ func wait(ctx context.Context, c config, targets []*probe.Target, log *slog.Logg
 		}
 		// A target whose first attempt the end of the wait cut short is
 		// reported as not yet checked (probe.Wait returns that attempt).
-		rep.GaveUp(ctx, r, reason)
+		rep.GaveUp(ctx, r, reason, elapsed)
 		lines = append(lines, fmt.Sprintf("%s: %s", r.Target, r.Diagnosis()), "  hint: "+r.Hint)
 	}
 	// The key sentence must fit Kubernetes' 4096 bytes whole: name eight

@@ -69,7 +69,8 @@ func (d *Daemon) PID() int { return d.cmd.Process.Pid }
 func (d *Daemon) Exited() <-chan struct{} { return d.done }
 
 // Record appends a line to the ledger that e2e/run.sh reads to clean up after a test
-// binary that could not (see the package doc). Kinds: netns NAME, cgroup PATH, pid N.
+// binary that could not (see the package doc). Kinds: netns NAME, cgroup PATH, pid N,
+// dir PATH (a state folder, removed last).
 func Record(ledger, kind, value string) error {
 	if ledger == "" {
 		return nil

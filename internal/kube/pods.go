@@ -222,6 +222,23 @@ func containerTrouble(cs containerStatus, ns, pod string, init bool) (podState, 
 			}, true
 		}
 	}
+	// Between two back-offs the container is terminated, or running again
+	// and not ready yet: with restarts behind it, it is crash-looping all
+	// the same.
+	last := cs.State.Terminated
+	if last == nil && cs.State.Running != nil && !cs.Ready {
+		last = cs.LastState.Terminated
+	}
+	if last != nil && last.ExitCode != 0 && cs.RestartCount > 0 {
+		hint := fmt.Sprintf("the container keeps exiting: kubectl -n %s logs %s -c %s --previous", ns, pod, cs.Name)
+		if last.Reason == "OOMKilled" {
+			hint = fmt.Sprintf("the container runs out of memory: raise its memory limit (kubectl -n %s logs %s -c %s --previous)", ns, pod, cs.Name)
+		}
+		return podState{
+			text: fmt.Sprintf("is in CrashLoopBackOff: %s %q exited %d (%s), %s", kind, cs.Name, last.ExitCode, last.Reason, count(cs.RestartCount, "restart")),
+			hint: hint,
+		}, true
+	}
 	if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
 		return podState{
 			text: fmt.Sprintf("has %s %q exited %d (%s)", kind, cs.Name, t.ExitCode, t.Reason),

@@ -90,8 +90,6 @@ func subsetOf(sel, labels map[string]string) bool {
 	return true
 }
 
-func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
-
 // ValidName reports whether s may name an object that is a DNS subdomain
 // (a Job, a Deployment): at most 253 lowercase letters, digits, '-' and
 // '.', starting and ending with a letter or digit.

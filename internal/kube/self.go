@@ -21,6 +21,11 @@ type Self struct {
 	// before the regular init containers; ProxyRunning: it runs now.
 	Proxy                     string
 	ProxyNative, ProxyRunning bool
+	// Initializing: the pod's Initialized condition is not True, so its
+	// regular init containers still run: depprobe is one of them (its
+	// regular containers, a `wait -- app` among them, start only once it
+	// is True). A regular proxy container cannot start before then.
+	Initializing bool
 	// Egress names the NetworkPolicies of the namespace that select this
 	// pod and restrict its egress. DNS is false when they let nothing out
 	// to port 53: none of their egress rules allows it.
@@ -61,6 +66,8 @@ func (c *Client) Self(ctx context.Context) (Self, error) {
 			s.Mesh, s.Proxy = map[string]string{"istio-proxy": "istio", "linkerd-proxy": "linkerd"}[ctr.Name], ctr.Name
 		}
 	}
+	init, ok := conditionOf(p.Status.Conditions, "Initialized")
+	s.Initializing = !ok || init.Status != "True"
 	for _, cs := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
 		if cs.Name == s.Proxy && cs.State.Running != nil {
 			s.ProxyRunning = true

@@ -102,6 +102,19 @@ func TestExplainService(t *testing.T) {
 			hint:  "kubectl -n app logs db-7c9f-x -c app --previous",
 		},
 		{
+			name: "crash-looping, caught between two back-offs",
+			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
+			routes: map[string]answer{
+				svcPath("app", "db"):    ok(serviceJSON("app", "db", appDB, dbPorts)),
+				slicesPath("app", "db"): list(),
+				podsPath("app", "app=db"): list(podJSON("db-7c9f-x", appDB, declares5432,
+					`{"phase":"Running","conditions":[{"type":"Ready","status":"False"}],"containerStatuses":[{"name":"app","ready":false,"restartCount":2,"state":{"terminated":{"exitCode":1,"reason":"Error"}},"lastState":{"terminated":{"exitCode":1,"reason":"Error"}}}]}`)),
+			},
+			cause: PodsNotReady,
+			text:  []string{`pod "db-7c9f-x" is in CrashLoopBackOff: container "app" exited 1 (Error), 2 restarts`},
+			hint:  "--previous",
+		},
+		{
 			name: "an image that does not exist is certain",
 			ref:  ServiceRef{"app", "db", 5432}, sym: refused,
 			routes: map[string]answer{

@@ -85,6 +85,15 @@ func (e Expect) Match(what string, b []byte) error {
 	return fmt.Errorf("expected %s %s, found %s", what, e.verb(), Found(b))
 }
 
+// Option is the option that set the expectation: "expect=" or
+// "expect_re=".
+func (e Expect) Option() string {
+	if e.re != nil {
+		return "expect_re="
+	}
+	return "expect="
+}
+
 func (e Expect) verb() string {
 	if e.re != nil {
 		return "to match " + e.String()

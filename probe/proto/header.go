@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 )
@@ -71,9 +70,9 @@ func ParseHeader(s string, kind HeaderKind) (Header, error) {
 		_, err := h.Value()
 		return h, err
 	}
-	v, err := url.PathUnescape(value)
+	v, err := Unescape(value)
 	if err != nil {
-		return Header{}, fmt.Errorf("header %s: a %% in the value starts no %%XX escape (write %%25 for a percent sign)", name)
+		return Header{}, fmt.Errorf("header %s: %v", name, err)
 	}
 	if strings.ContainsAny(v, "\r\n\x00") {
 		return Header{}, fmt.Errorf("header %s: the value holds a line break or NUL", name)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 )
@@ -131,6 +132,55 @@ func Transport(err error) bool {
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// IsTimeout reports whether err is a deadline that passed (the attempt's
+// own), for a check that dials a connection of its own.
+func IsTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// RedactURL prints a URL with its password and every query value masked.
+// A user name without a password is masked too, since that is where a
+// token goes (https://TOKEN@host); for http and https the whole userinfo
+// is. The fragment is dropped.
+func RedactURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		_, hasPassword := c.User.Password()
+		if hasPassword && c.Scheme != "http" && c.Scheme != "https" {
+			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		} else {
+			c.User = url.User("xxxxx")
+		}
+	}
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		c.RawQuery = q.Encode()
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
+}
+
+// UnwrapURLError drops a *url.Error's copy of the URL, which may hold a
+// secret, and returns what went wrong with it.
+func UnwrapURLError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// NoRow is the failure of a query= that returned no row: not_ready, since
+// what it looks for (a migration, a row) may not be there yet.
+func NoRow(in Input) error {
+	return FailHint(NotReady,
+		fmt.Sprintf("the query= of %s returned no row yet: is what it looks for (a migration, a row) not there yet, or does the query look in the wrong place?", in.Addr),
+		errors.New("query= returned no row"))
+}
+
 // MaxLine caps a protocol's text line (a Redis reply, a NATS INFO), so that
 // a peer that never sends a newline cannot make the probe buffer without
 // bound.
@@ -187,4 +237,19 @@ func Scrub(msg, secret string) string {
 		return msg
 	}
 	return strings.ReplaceAll(msg, secret, "xxxxx")
+}
+
+// Unescape decodes the %XX escapes of an option value that holds free text
+// (a request body, a header value, send= and expect=, a query): an option
+// cannot hold a blank, a comma that is followed by another target, or a
+// control byte, so those are written as in a URL (%20 a blank, %2C a comma,
+// %0D%0A a line break, %25 a percent sign). Every option that takes text
+// uses this one rule. The error never shows the value, which may be a
+// secret.
+func Unescape(v string) (string, error) {
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "", errors.New("a % starts no %XX escape (write %25 for a percent sign)")
+	}
+	return d, nil
 }

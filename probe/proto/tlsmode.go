@@ -21,6 +21,19 @@ const (
 	TLSVerifyFull                // TLS, the chain and the host name verified
 )
 
+// Effective is the mode a check uses: m when the target set one; else, as
+// libpq and the mysql client default, prefer for a check that logs in
+// (login: role=, query=) and disable for one that only pings.
+func (m TLSMode) Effective(login bool) TLSMode {
+	switch {
+	case m != TLSDefault:
+		return m
+	case login:
+		return TLSPrefer
+	}
+	return TLSDisable
+}
+
 // Wants reports whether the mode asks the server for TLS.
 func (m TLSMode) Wants() bool { return m >= TLSPrefer }
 

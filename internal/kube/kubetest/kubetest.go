@@ -25,7 +25,6 @@ import (
 type API struct {
 	Host, Port string // where it listens
 	Dir        string // the service account: token, ca.crt, namespace
-	srv        *httptest.Server
 	mu         sync.Mutex
 	routes     map[string]Answer
 	bodies     []string
@@ -33,10 +32,13 @@ type API struct {
 	auth       []string // each request's Authorization header
 }
 
-// Answer is a status code and a JSON body.
+// Answer is a status code and a JSON body. With Hold, the answer waits
+// until Hold is closed (or the client gives up): a request in flight for as
+// long as a test needs.
 type Answer struct {
 	Code int
 	Body string
+	Hold <-chan struct{}
 }
 
 // New starts an API server that answers from routes, and writes the
@@ -65,7 +67,14 @@ func New(t testing.TB, ns, token string, routes map[string]Answer) *API {
 		}
 		f.mu.Unlock()
 		if !ok {
-			a = Answer{404, `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`}
+			a = Answer{Code: 404, Body: `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`}
+		}
+		if a.Hold != nil {
+			select {
+			case <-a.Hold:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(a.Code)
@@ -139,11 +148,11 @@ func PodsPath(ns, sel string) string {
 	return ListPath("/api/v1", ns, "pods", q)
 }
 
-func OK(body string) Answer { return Answer{200, body} }
+func OK(body string) Answer { return Answer{Code: 200, Body: body} }
 
 func Forbidden(verb, resource, group, ns string) Answer {
 	msg := fmt.Sprintf(`%s is forbidden: User \"system:serviceaccount:app:default\" cannot %s resource \"%s\" in API group \"%s\" in the namespace \"%s\"`, resource, verb, resource, group, ns)
-	return Answer{403, fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"%s","reason":"Forbidden","details":{"kind":"%s"},"code":403}`, msg, resource)}
+	return Answer{Code: 403, Body: fmt.Sprintf(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"%s","reason":"Forbidden","details":{"kind":"%s"},"code":403}`, msg, resource)}
 }
 
 func List(items ...string) Answer { return OK(`{"items":[` + strings.Join(items, ",") + `]}`) }

@@ -23,9 +23,9 @@ func ValidColour(c string) bool { return c == "yellow" || c == "green" }
 // clusterHealth judges an Elasticsearch or OpenSearch cluster health answer:
 // ready when its status is want or better (green > yellow > red). A 408
 // (the request's own wait_for_status timed out) carries the same body. A
-// 503 (no elected master) is not_ready, 401 auth_failed when the URL has
-// credentials.
-func clusterHealth(in proto.Input, code int, status string, body []byte, want string) error {
+// 503 (no elected master) is not_ready, 401 auth_failed when the request
+// carried credentials (creds: the URL's, or header=Authorization:).
+func clusterHealth(in proto.Input, code int, status string, body []byte, want string, creds bool) error {
 	switch code {
 	case http.StatusOK, http.StatusRequestTimeout:
 	case http.StatusServiceUnavailable:
@@ -33,7 +33,7 @@ func clusterHealth(in proto.Input, code int, status string, body []byte, want st
 		return proto.FailHint(proto.NotReady, fmt.Sprintf("the node on %s answers, but the cluster has no elected master (cluster manager) yet: are enough master-eligible nodes up to form a quorum, and do discovery.seed_hosts and the initial master nodes name them? Wait for it", in.Addr), err)
 	case http.StatusUnauthorized:
 		err := fmt.Errorf("HTTP %s: %s", status, errorType(in, body))
-		if in.HasUser {
+		if creds {
 			return proto.Fail(proto.AuthFailed, err)
 		}
 		return proto.FailHint(proto.Unexpected, "the cluster requires credentials (security is on by default since Elasticsearch 8): write them in the URL, https://elastic:PASSWORD@host:9200", err)

@@ -19,7 +19,7 @@ func FuzzClusterHealth(f *testing.F) {
 	in := proto.Input{Addr: "es:9200", Password: "hunter2", HasUser: true}
 	f.Fuzz(func(t *testing.T, code int, body []byte) {
 		for _, want := range []string{"yellow", "green"} {
-			err := clusterHealth(in, code, "x", body, want)
+			err := clusterHealth(in, code, "x", body, want, true)
 			if err == nil {
 				var h health
 				json.Unmarshal(body, &h)

@@ -82,16 +82,6 @@ type Options struct {
 // login reports whether the check must log in: for role= or query=.
 func (o Options) login() bool { return o.Primary || o.Query != "" }
 
-func (o Options) mode() proto.TLSMode {
-	switch {
-	case o.SSLMode != proto.TLSDefault:
-		return o.SSLMode
-	case o.login():
-		return proto.TLSPrefer
-	}
-	return proto.TLSDisable
-}
-
 // Check answers like `mysqladmin ping`
 // (https://mariadb.com/kb/en/mariadb-admin/): the server is alive when it
 // sends its initial handshake packet and lets a login attempt reach the
@@ -146,7 +136,7 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) err
 		caps |= mysqlConnectWithDB
 	}
 	var tc *proto.TLSConn
-	if mode := opts.mode(); mode.Wants() {
+	if mode := opts.SSLMode.Effective(opts.login()); mode.Wants() {
 		switch {
 		case serverCaps&mysqlSSL != 0:
 			caps |= mysqlSSL
@@ -209,7 +199,7 @@ func login(conn net.Conn, seq byte, in proto.Input, opts Options, caps uint32, n
 	}
 	// The verdict, possibly after an authentication method switch or more
 	// authentication data.
-	for range 4 {
+	for range loginRounds {
 		seq, p, err := mysqlRead(conn)
 		if err != nil {
 			return err
@@ -262,8 +252,16 @@ func login(conn net.Conn, seq byte, in proto.Input, opts Options, caps uint32, n
 			return err
 		}
 	}
-	return nil
+	// A server that keeps switching methods or asking for more data has
+	// not let the login reach a verdict: it is not known to be alive.
+	return proto.Failf(proto.Unexpected, "no login verdict (OK or error) after %d rounds of authentication", loginRounds)
 }
+
+// loginRounds bounds the packets the login reads: the longest real
+// exchange, a method switch then caching_sha2_password's full
+// authentication with the server's RSA key, reads three before the
+// verdict.
+const loginRounds = 4
 
 // handshake decodes the server's first packet, a protocol 10 handshake:
 // version\0, thread id (4), scramble part 1 (8), filler (1), capabilities
@@ -356,11 +354,7 @@ func mysqlError(in proto.Input, p []byte, greeted, sentPassword bool) error {
 		return proto.Failf(proto.Unexpected, "a malformed MySQL error packet")
 	}
 	code := binary.LittleEndian.Uint16(p[1:])
-	msg := p[3:]
-	if len(msg) >= 6 && msg[0] == '#' {
-		msg = msg[6:]
-	}
-	err := fmt.Errorf("server says %q (error %d)", proto.Scrub(proto.ServerText(string(msg)), in.Password), code)
+	err := fmt.Errorf("server says %q (error %d)", serverMessage(in, p), code)
 	addr := in.Addr
 	switch code {
 	case mysqlTooManyConnections:
@@ -379,6 +373,16 @@ func mysqlError(in proto.Input, p []byte, greeted, sentPassword bool) error {
 		return proto.Fail(proto.AuthFailed, err)
 	}
 	return nil // any other verdict (access denied without a password, unknown database): the server is alive
+}
+
+// serverMessage is an ERR packet's message, printable, capped, the
+// password masked.
+func serverMessage(in proto.Input, p []byte) string {
+	msg := p[3:]
+	if len(msg) >= 6 && msg[0] == '#' {
+		msg = msg[6:]
+	}
+	return proto.Scrub(proto.ServerText(string(msg)), in.Password)
 }
 
 // mysqlRead reads one packet: length (3, little endian), sequence (1),

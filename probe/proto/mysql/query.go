@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/depprobe/depprobe/probe/proto"
@@ -48,7 +49,8 @@ func loginError(in proto.Input, p []byte) error {
 // writes), then query=, which must return a row.
 func ask(conn net.Conn, in proto.Input, opts Options) error {
 	if opts.Primary {
-		v, err := query(conn, in, "SELECT @@global.read_only")
+		// Read to the result set's end: query= may follow on this session.
+		v, err := query(conn, in, "SELECT @@global.read_only", true)
 		if err != nil {
 			return err
 		}
@@ -63,22 +65,34 @@ func ask(conn net.Conn, in proto.Input, opts Options) error {
 		}
 	}
 	if opts.Query != "" {
-		if _, err := query(conn, in, opts.Query); err != nil {
+		if _, err := query(conn, in, opts.Query, false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// query sends COM_QUERY and returns the first column of the first row; it
-// stops reading there. No row (an OK packet, or a result set that ends
-// before a row) is not_ready. The query's text and the rows are shown
-// nowhere (but read_only's 0 or 1).
-func query(conn net.Conn, in proto.Input, sql string) (string, error) {
+// query sends COM_QUERY and returns the first column of the first row
+// (see result).
+func query(conn net.Conn, in proto.Input, sql string, drain bool) (string, error) {
 	if err := mysqlWrite(conn, 0, append([]byte{0x03}, sql...)); err != nil { // COM_QUERY
 		return "", err
 	}
-	_, p, err := mysqlRead(conn)
+	return result(conn, in, drain)
+}
+
+// maxResultPackets bounds the packets of a result set the probe reads:
+// the column definitions and, with drain, the rows. A table has at most
+// 4096 columns; the probe's own queries return one row of one.
+const maxResultPackets = 4096 + 16
+
+// result reads a query's answer and returns the first column of the
+// first row. With drain it reads on to the result set's final EOF, so
+// that another query can follow on the session; without, it stops at the
+// first row. No row (an OK packet, or a result set that ends before a
+// row) is not_ready. The rows are shown nowhere (but read_only's 0 or 1).
+func result(r io.Reader, in proto.Input, drain bool) (string, error) {
+	_, p, err := mysqlRead(r)
 	switch {
 	case err != nil:
 		return "", err
@@ -87,18 +101,21 @@ func query(conn net.Conn, in proto.Input, sql string) (string, error) {
 	case p[0] == 0xff:
 		return "", queryError(in, p)
 	case p[0] == 0x00:
-		return "", noRow(in) // OK: a statement without a result set
+		return "", proto.NoRow(in) // OK: a statement without a result set
 	}
 	// A result set: the column count, the column definitions, an EOF
 	// packet (CLIENT_DEPRECATE_EOF is not asked for), then the rows and
 	// an EOF.
-	columns, _ := lenenc(p)
-	if columns == 0 {
+	if columns, _ := lenenc(p); columns == 0 {
 		return "", proto.Failf(proto.Unexpected, "a malformed result set header")
 	}
-	eofs := 0
-	for range 4096 + columns {
-		_, p, err := mysqlRead(conn)
+	var (
+		eofs  int
+		row   bool // the first row was read
+		first string
+	)
+	for range maxResultPackets {
+		_, p, err := mysqlRead(r)
 		switch {
 		case err != nil:
 			return "", err
@@ -106,25 +123,25 @@ func query(conn net.Conn, in proto.Input, sql string) (string, error) {
 			return "", queryError(in, p)
 		case len(p) > 0 && p[0] == 0xfe && len(p) < 9: // EOF
 			eofs++
-			if eofs == 2 {
-				return "", noRow(in)
+			if eofs < 2 {
+				continue
 			}
-		case eofs == 1: // the first row: its first column, a length-encoded string
+			if !row {
+				return "", proto.NoRow(in)
+			}
+			return first, nil
+		case eofs == 1 && !row: // the first row: its first column, a length-encoded string
 			n, size := lenenc(p)
-			if size == 0 || p[0] == 0xfb || uint64(len(p)-size) < n { // NULL or malformed
-				return "", nil
+			if size > 0 && p[0] != 0xfb && uint64(len(p)-size) >= n { // not NULL, not malformed
+				first = string(p[size : size+int(n)])
 			}
-			return string(p[size : size+int(n)]), nil
+			row = true
+			if !drain {
+				return first, nil
+			}
 		}
 	}
-	return "", proto.Failf(proto.Unexpected, "a result set without its end")
-}
-
-// noRow is query='s "not yet".
-func noRow(in proto.Input) error {
-	return proto.FailHint(proto.NotReady,
-		fmt.Sprintf("the query= of %s returned no row yet: is what it looks for (a migration, a row) not there yet, or does the query look in the wrong place?", in.Addr),
-		errors.New("query= returned no row"))
+	return "", proto.Failf(proto.Unexpected, "a result set without its end after %d packets", maxResultPackets)
 }
 
 // queryError maps an ERR packet after a query: a table or column that
@@ -148,16 +165,6 @@ func queryError(in proto.Input, p []byte) error {
 			fmt.Sprintf("the URL's user may not run the query= on %s: GRANT it SELECT, or use another user", in.Addr), err)
 	}
 	return proto.FailHint(proto.Unexpected, fmt.Sprintf("the query= failed on %s: fix the query (it is retried, but waiting will not fix it)", in.Addr), err)
-}
-
-// serverMessage is an ERR packet's message, printable, capped, the
-// password masked.
-func serverMessage(in proto.Input, p []byte) string {
-	msg := p[3:]
-	if len(msg) >= 6 && msg[0] == '#' {
-		msg = msg[6:]
-	}
-	return proto.Scrub(proto.ServerText(string(msg)), in.Password)
 }
 
 // lenenc decodes a length-encoded integer; size 0 when malformed.

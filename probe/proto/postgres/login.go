@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 
 	"github.com/depprobe/depprobe/probe/proto"
@@ -24,7 +23,7 @@ const maxMessage = 1 << 20
 // what opts want: SELECT pg_is_in_recovery() for role=, then query=,
 // which must return a row (the probe stops reading at the first). It ends
 // with Terminate.
-func login(conn net.Conn, in proto.Input, user string, opts Options) error {
+func login(conn io.ReadWriter, in proto.Input, user string, opts Options) error {
 	r := bufio.NewReader(conn)
 	defer conn.Write([]byte{'X', 0, 0, 0, 4}) // Terminate
 	var sc *proto.SCRAM
@@ -124,9 +123,9 @@ func authenticate(in proto.Input, user string, code uint32, data []byte, sc **pr
 }
 
 // ask runs the queries of role= and query= on a logged-in session.
-func ask(conn net.Conn, r *bufio.Reader, in proto.Input, opts Options) error {
+func ask(w io.Writer, r *bufio.Reader, in proto.Input, opts Options) error {
 	if opts.Role != "" {
-		row, err := query(conn, r, in, "SELECT pg_is_in_recovery()", true)
+		row, err := query(w, r, in, "SELECT pg_is_in_recovery()", true)
 		if err != nil {
 			return err
 		}
@@ -145,23 +144,20 @@ func ask(conn net.Conn, r *bufio.Reader, in proto.Input, opts Options) error {
 		}
 	}
 	if opts.Query != "" {
-		if _, err := query(conn, r, in, opts.Query, false); err != nil {
+		if _, err := query(w, r, in, opts.Query, false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// errNoRow is query='s "not yet".
-var errNoRow = errors.New("no row")
-
 // query sends one simple Query and returns the first column of its first
 // row. With drain it reads on to ReadyForQuery (so that another query can
 // follow); without, it stops at the first row. A query that returns no
 // row is not_ready. The query's text is configuration, shown nowhere;
 // what the rows hold is data, shown nowhere but role='s t or f.
-func query(conn net.Conn, r *bufio.Reader, in proto.Input, sql string, drain bool) (string, error) {
-	if _, err := conn.Write(message('Q', []byte(sql+"\x00"))); err != nil {
+func query(w io.Writer, r *bufio.Reader, in proto.Input, sql string, drain bool) (string, error) {
+	if _, err := w.Write(message('Q', []byte(sql+"\x00"))); err != nil {
 		return "", err
 	}
 	var (
@@ -195,9 +191,7 @@ func query(conn net.Conn, r *bufio.Reader, in proto.Input, sql string, drain boo
 			case qerr != nil:
 				return "", qerr
 			case rows == 0:
-				return "", proto.FailHint(proto.NotReady,
-					fmt.Sprintf("the query= of %s returned no row yet: is what it looks for (a migration, a row) not there yet, or does the query look in the wrong place?", in.Addr),
-					fmt.Errorf("query= returned %w", errNoRow))
+				return "", proto.NoRow(in)
 			}
 			return first, nil
 		default:
@@ -208,7 +202,7 @@ func query(conn net.Conn, r *bufio.Reader, in proto.Input, sql string, drain boo
 
 // loginError maps an ErrorResponse during login.
 func loginError(in proto.Input, user string, f map[byte]string) error {
-	code := f['C']
+	code := sqlState(f)
 	err := fmt.Errorf("server says %q (SQLSTATE %s)", serverMessage(in, f), code)
 	switch {
 	case code == "57P03":
@@ -233,7 +227,7 @@ func loginError(in proto.Input, user string, f map[byte]string) error {
 // can end (a standby's conflicts, locks, resources) is not_ready; a
 // syntax error, a permission denied and the rest are unexpected.
 func queryError(in proto.Input, f map[byte]string) error {
-	code := f['C']
+	code := sqlState(f)
 	err := fmt.Errorf("the query failed: server says %q (SQLSTATE %s)", serverMessage(in, f), code)
 	switch {
 	case code == "42P01", code == "42703", code == "3F000", code == "42883":

@@ -36,17 +36,6 @@ type Options struct {
 // login reports whether the check logs in: for role= or query=.
 func (o Options) login() bool { return o.Role != "" || o.Query != "" }
 
-// mode is the TLS mode the check uses.
-func (o Options) mode() proto.TLSMode {
-	switch {
-	case o.SSLMode != proto.TLSDefault:
-		return o.SSLMode
-	case o.login():
-		return proto.TLSPrefer
-	}
-	return proto.TLSDisable
-}
-
 // Check follows pg_isready
 // (https://www.postgresql.org/docs/current/app-pg-isready.html), which asks
 // libpq's PQping: it sends a StartupMessage for protocol 3.0 and reads the
@@ -73,7 +62,7 @@ func (o Options) mode() proto.TLSMode {
 //
 // Message formats: https://www.postgresql.org/docs/current/protocol-message-formats.html
 func Check(ctx context.Context, conn net.Conn, in proto.Input, opts Options) error {
-	if mode := opts.mode(); mode.Wants() {
+	if mode := opts.SSLMode.Effective(opts.login()); mode.Wants() {
 		tc, err := startTLS(ctx, conn, in, mode)
 		if err != nil {
 			return err
@@ -188,6 +177,20 @@ func serverMessage(in proto.Input, fields map[byte]string) string {
 		msg += " (" + strings.TrimSuffix(d, ".") + ")"
 	}
 	return proto.Scrub(proto.ServerText(msg), in.Password)
+}
+
+// sqlState is an ErrorResponse's SQLSTATE (field C), as a message may
+// show it: five digits or capital letters. Anything else a server put
+// there is not shown: "none" when it sent no code, else "malformed".
+func sqlState(f map[byte]string) string {
+	c := f['C']
+	switch {
+	case c == "":
+		return "none"
+	case len(c) != 5 || strings.ContainsFunc(c, func(r rune) bool { return (r < '0' || r > '9') && (r < 'A' || r > 'Z') }):
+		return "malformed"
+	}
+	return c
 }
 
 // pgErrorFields decodes an ErrorResponse body: (code byte, C string)*, 0.

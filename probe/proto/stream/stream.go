@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +45,18 @@ func (o Options) Set() bool { return len(o.Send) > 0 || o.Expect.Set() }
 // answer that does not match is unexpected, with what was expected and a
 // few printable characters of what came; no answer at all is closed (the
 // peer hung up) or timeout (it stayed silent).
+//
+// Without an expectation nothing is read: on TLS the check then first
+// awaits the server's verdict on the client certificate
+// (proto.TLSConn.Verdict), which TLS 1.3 sends after the handshake and
+// only a read would see; first, so that Send (which may carry a
+// credential) goes only to a server that let the client in.
 func Check(ctx context.Context, conn net.Conn, in proto.Input, o Options) error {
+	if tc, ok := conn.(*proto.TLSConn); ok && !o.Expect.Set() {
+		if err := tc.Verdict(ctx); err != nil {
+			return err
+		}
+	}
 	if len(o.Send) > 0 {
 		if _, err := conn.Write(o.Send); err != nil {
 			return err
@@ -96,46 +106,4 @@ func Check(ctx context.Context, conn net.Conn, in proto.Input, o Options) error 
 			return err // nothing came: closed, reset or timeout, as the ladder says
 		}
 	}
-}
-
-// Unescape decodes the escapes a send= or expect= value may hold, since
-// blanks and control bytes cannot be written in an option: \r, \n, \t, \\
-// and \xHH (a byte in hex; \x20 is a space). Any other backslash is an
-// error, so that a typo is not sent as written.
-func Unescape(s string) ([]byte, error) {
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			b = append(b, c)
-			continue
-		}
-		if i+1 == len(s) {
-			return nil, errors.New(`a lone \ at the end: write \\ for a backslash`)
-		}
-		i++
-		switch s[i] {
-		case 'r':
-			b = append(b, '\r')
-		case 'n':
-			b = append(b, '\n')
-		case 't':
-			b = append(b, '\t')
-		case '\\':
-			b = append(b, '\\')
-		case 'x':
-			if i+2 >= len(s) {
-				return nil, errors.New(`\x needs two hex digits, e.g. \x20 for a space`)
-			}
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				return nil, errors.New(`\x needs two hex digits, e.g. \x20 for a space`)
-			}
-			b = append(b, byte(v))
-			i += 2
-		default:
-			return nil, fmt.Errorf(`unknown escape \%c: use \r, \n, \t, \\ or \xHH`, s[i])
-		}
-	}
-	return b, nil
 }
