@@ -80,7 +80,7 @@ func (b *bench) cpu60(ctx context.Context, scale int) []row {
 // figure is listen → exit 0. The SYNs sent over seconds 50–60 give the
 // attempts per second after a minute.
 func (b *bench) lateReaction(ctx context.Context, scale int) []row {
-	n, nBase := pick(scale, 2, 10), pick(scale, 1, 3)
+	n, nBase := pick(scale, 2, 30), pick(scale, 1, 3)
 	from := time.Duration(pick(scale, 15, 60)) * time.Second
 	react := row{figure: fmt.Sprintf("reaction when the dependency comes after a minute: listens at %g–%g s → exit 0, defaults (n=%d; others n=%d)", from.Seconds(), from.Seconds()+15, n, nBase), cells: map[string]string{}, budget: "≤ 250 ms median"}
 	rate := row{figure: fmt.Sprintf("attempts/s on a refused target after a minute (SYNs over s %g–%g, same runs)", from.Seconds()-10, from.Seconds()), cells: map[string]string{}, budget: "—"}

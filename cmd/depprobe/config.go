@@ -28,7 +28,7 @@ type config struct {
 	MaxTimeouts       int           `env:"DEPPROBE_MAX_TIMEOUTS" envDefault:"3" help:"consecutive timed-out attempts of one target that make wait give up (serve: then one attempt per interval); 0 = never"`
 	BackoffInitial    time.Duration `env:"DEPPROBE_BACKOFF_INITIAL" envDefault:"10ms" help:"first wait between attempts of a target; at least 1ms"`
 	BackoffMax        time.Duration `env:"DEPPROBE_BACKOFF_MAX" envDefault:"100ms" help:"longest wait between attempts after a refused connect (5x after a costly not_ready) while a target has been unready for less than 100 times this"`
-	BackoffLate       time.Duration `env:"DEPPROBE_BACKOFF_LATE" helpDefault:"400ms, serve 800ms" help:"then the longest wait grows as 1% of the time the target has been unready, up to this"`
+	BackoffLate       time.Duration `env:"DEPPROBE_BACKOFF_LATE" helpDefault:"300ms, serve 800ms" help:"then the longest wait grows as 1% of the time the target has been unready, up to this"`
 	BackoffMultiplier float64       `env:"DEPPROBE_BACKOFF_MULTIPLIER" envDefault:"2" help:"each wait is this many times the one before"`
 	BackoffJitter     float64       `env:"DEPPROBE_BACKOFF_JITTER" envDefault:"0.1" help:"randomize each wait by this fraction (0 to 1)"`
 	Interval          time.Duration `env:"DEPPROBE_INTERVAL" envDefault:"5s" help:"serve: period between attempts of a target that is ready; at least 100ms"`
@@ -168,9 +168,10 @@ func describeParseError(err error, environ map[string]string) (string, error) {
 // shows the arithmetic).
 const (
 	// waitLate keeps wait's reaction to a dependency that comes after a
-	// minute near 200 ms (half a wait, on average), and a refused target's
-	// attempts at 2.5 a second once it has been down for 40 s.
-	waitLate = 400 * time.Millisecond
+	// minute near 150 ms (half a wait, on average; the budget is 250 ms,
+	// and a median over a few runs wanders by tens of ms), and a refused
+	// target's attempts at 3.3 a second once it has been down for 30 s.
+	waitLate = 300 * time.Millisecond
 	// serveLate keeps a flip from down to up visible on /readyz within
 	// 1 s (800 ms + 10% jitter + the attempt), at 1.25 attempts a second
 	// per refused target once down for 80 s.
