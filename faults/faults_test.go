@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // Each cell makes its own hosts on its own 10.253.N.0/30 (N is the cell's
@@ -445,7 +447,7 @@ func TestAcceptThenDrop(t *testing.T) {
 			t.Parallel()
 			client, server, addr := pair(t, tc.n, false)
 			target := hostPort(addr, tc.port)
-			serve(t, server.listen(t, fmt.Sprintf("0.0.0.0:%d", tc.port)), tc.handle)
+			loopback.Serve(t, server.listen(t, fmt.Sprintf("0.0.0.0:%d", tc.port)), tc.handle)
 			p := depprobe(t, client, map[string]string{"DEPPROBE_TIMEOUT": "1s"}, "wait", tc.scheme+"://"+target)
 			code, took := p.wait(20 * time.Second)
 			w := want{step: "protocol", orStep: tc.orStep, outcome: tc.outcome, addr: target, err: []string{tc.err},
@@ -470,7 +472,7 @@ func TestHTTPNoAnswer(t *testing.T) {
 	t.Parallel()
 	client, server, addr := pair(t, 19, false)
 	target := hostPort(addr, 8080)
-	serve(t, server.listen(t, "0.0.0.0:8080"), func(c net.Conn) { io.Copy(io.Discard, c) })
+	loopback.Serve(t, server.listen(t, "0.0.0.0:8080"), func(c net.Conn) { io.Copy(io.Discard, c) })
 	p := depprobe(t, client, nil, "wait", "http://"+target+"/healthz")
 	code, took := p.wait(30 * time.Second)
 	w := want{step: "protocol", outcome: "timeout", addr: target, err: []string{"got no answer within 500ms"},

@@ -226,39 +226,6 @@ func (h *host) dial(network, addr string, timeout time.Duration) (net.Conn, erro
 	return conn, err
 }
 
-// serve accepts connections on ln and hands each to handle in its own
-// goroutine until ln is closed; t.Cleanup closes ln and every connection
-// and waits for the goroutines.
-func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
-	t.Helper()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { handle(c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-}
-
 // dnsServer is a DNS server of the test's own, inside a host, that answers
 // A and AAAA queries for the names it holds, NXDOMAIN for every other name, or
 // SERVFAIL for all when failing.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,7 +62,7 @@ func TestMTUBlackHole(t *testing.T) {
 	target := hostPort(addr, 8443)
 	cert := selfSigned(t, addr)
 	ln := tls.NewListener(server.listen(t, "0.0.0.0:8443"), &tls.Config{Certificates: []tls.Certificate{cert}})
-	serve(t, ln, func(c net.Conn) {
+	loopback.Serve(t, ln, func(c net.Conn) {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		c.(*tls.Conn).Handshake()

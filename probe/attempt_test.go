@@ -19,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -44,8 +45,8 @@ func checkResult(t *testing.T, r probe.Result, step probe.Step, outcome probe.Ou
 }
 
 func TestTCP(t *testing.T) {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) { c.Close() })
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 
 	r := attempt(t, target(t, "tcp://"+ln.Addr().String()), time.Second)
 	checkResult(t, r, probe.Connect, probe.OK)
@@ -56,7 +57,7 @@ func TestTCP(t *testing.T) {
 		t.Errorf("Steps = %+v, want resolve, connect", r.Steps)
 	}
 
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	r = attempt(t, target(t, "db=tcp://"+addr), time.Second)
 	checkResult(t, r, probe.Connect, probe.Refused)
 	if !errors.Is(r.Err, syscall.ECONNREFUSED) {
@@ -78,7 +79,7 @@ func TestTCPIPv6Literal(t *testing.T) {
 		missing(t, "no IPv6 loopback (::1): %v", err)
 	}
 	defer ln.Close()
-	serveConns(t, ln, func(c net.Conn) { c.Close() })
+	loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 	r := attempt(t, target(t, "tcp://"+ln.Addr().String()), time.Second)
 	checkResult(t, r, probe.Connect, probe.OK)
 }
@@ -97,7 +98,7 @@ func TestUnix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveConns(t, ln, func(c net.Conn) { c.Close() })
+	loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 	r = attempt(t, tg, time.Second)
 	checkResult(t, r, probe.Connect, probe.OK)
 	if r.Addr != path {
@@ -187,8 +188,8 @@ func TestHTTPConnectionFaults(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ln := listen(t)
-			serveConns(t, ln, tc.handle)
+			ln := loopback.Listen(t)
+			loopback.Serve(t, ln, tc.handle)
 			r := attempt(t, target(t, "http://"+ln.Addr().String()+"/"), 300*time.Millisecond)
 			checkResult(t, r, probe.Protocol, tc.outcome)
 			if tc.outcome == probe.Timeout && !strings.HasSuffix(r.Diagnosis(), "got no answer within 300ms") {
@@ -296,8 +297,8 @@ func dnsServer(t *testing.T, zone map[string][]string) *net.Resolver {
 }
 
 func TestResolve(t *testing.T) {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) { c.Close() })
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	resolver := dnsServer(t, map[string][]string{
 		"db.test.": {"127.0.0.1"},
@@ -358,8 +359,8 @@ func TestResolve(t *testing.T) {
 }
 
 func TestProbeCanceled(t *testing.T) {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) { t.Cleanup(func() { c.Close() }) })
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(net.Conn) {})
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	r := target(t, "http://"+ln.Addr().String()).Probe(ctx)
@@ -371,8 +372,8 @@ func TestProbeCanceled(t *testing.T) {
 // TestHTTPLongGarbageNotEchoed: an answer that is not HTTP is named by a
 // few characters at most, never echoed whole.
 func TestHTTPLongGarbageNotEchoed(t *testing.T) {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) {
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
 		c.Read(make([]byte, 1024))
 		io.WriteString(c, strings.Repeat("SECRETBODY", 100)+"\r\n\r\n")
 		c.Close()

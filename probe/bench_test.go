@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -20,8 +21,8 @@ import (
 // BenchmarkProbe is one attempt and its classification, as Wait makes it:
 // with its own deadline, against loopback targets whose outcome is known.
 func BenchmarkProbe(b *testing.B) {
-	ln := listen(b)
-	serveConns(b, ln, func(c net.Conn) { c.Close() })
+	ln := loopback.Listen(b)
+	loopback.Serve(b, ln, func(c net.Conn) { c.Close() })
 	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "starting up", http.StatusServiceUnavailable)
 	}))
@@ -33,7 +34,7 @@ func BenchmarkProbe(b *testing.B) {
 		line string
 		want probe.Outcome
 	}{
-		{"tcp_refused", "tcp://" + refusedAddr(b), probe.Refused},
+		{"tcp_refused", "tcp://" + loopback.Refused(b), probe.Refused},
 		{"tcp_listening", "tcp://" + ln.Addr().String(), probe.OK},
 		{"http_503", unavailable.URL + "/healthz", probe.NotReady},
 		{"http_200", healthy.URL + "/healthz", probe.OK},
@@ -55,7 +56,7 @@ func BenchmarkProbe(b *testing.B) {
 // BenchmarkFailureText is what every failed attempt costs to put into
 // words: the one-line summary and the full error with its hint.
 func BenchmarkFailureText(b *testing.B) {
-	tg := target(b, "db=tcp://"+refusedAddr(b))
+	tg := target(b, "db=tcp://"+loopback.Refused(b))
 	r := tg.Probe(b.Context())
 	if r.Outcome != probe.Refused {
 		b.Fatalf("Outcome = %q, want %q", r.Outcome, probe.Refused)

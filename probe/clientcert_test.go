@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -162,7 +163,7 @@ func TestClientCertificates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			serveConns(t, ln, func(c net.Conn) {
+			loopback.Serve(t, ln, func(c net.Conn) {
 				go func() {
 					defer c.Close()
 					c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -188,7 +189,7 @@ func TestClientCertificates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serveConns(t, ln, func(c net.Conn) {
+		loopback.Serve(t, ln, func(c net.Conn) {
 			go func() {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -205,7 +206,7 @@ func TestClientCertificates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serveConns(t, ln, func(c net.Conn) {
+		loopback.Serve(t, ln, func(c net.Conn) {
 			go func() {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(5 * time.Second))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 	"github.com/depprobe/depprobe/probe/proto"
 )
@@ -52,7 +53,7 @@ var crashing = probe.Finding{
 // the attempt's outcome stays the socket's, the hint becomes the API's.
 func TestClusterStep(t *testing.T) {
 	api := &fakeAPI{explain: crashing, has: true}
-	tg := target(t, "db=tcp://"+refusedAddr(t))
+	tg := target(t, "db=tcp://"+loopback.Refused(t))
 	tg.API = api
 	r := attempt(t, tg, time.Second)
 	checkResult(t, r, probe.Connect, probe.Refused)
@@ -87,8 +88,8 @@ func TestClusterStep(t *testing.T) {
 	}
 
 	// A step past connect never asks the API.
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) { c.Close() })
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 	api = &fakeAPI{explain: crashing, has: true}
 	ok := target(t, "tcp://"+ln.Addr().String())
 	ok.API = api
@@ -101,7 +102,7 @@ func TestClusterStep(t *testing.T) {
 // the wait, the outcome staying the socket's.
 func TestWaitCertainFindingGivesUpAtOnce(t *testing.T) {
 	scaled := probe.Finding{Cause: "scaled_to_zero", Object: "deployment/db", Text: "deployment/db is scaled to 0 replicas", Hint: "scale it up", Certain: true}
-	tg := target(t, "db=tcp://"+refusedAddr(t))
+	tg := target(t, "db=tcp://"+loopback.Refused(t))
 	tg.API = &fakeAPI{explain: scaled, has: true}
 	attempts := 0
 	r, err := probe.Wait(t.Context(), tg, policy(newFakeTimer()), func(probe.Result) { attempts++ })

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -27,9 +28,9 @@ type hostile struct {
 // closes it.
 func hostilePeer(t *testing.T, send func(w io.Writer) error) *hostile {
 	t.Helper()
-	ln := listen(t)
+	ln := loopback.Listen(t)
 	h := &hostile{addr: ln.Addr().String(), done: make(chan struct{}, 16)}
-	serveConns(t, ln, func(c net.Conn) {
+	loopback.Serve(t, ln, func(c net.Conn) {
 		go func() {
 			defer func() { h.done <- struct{}{} }()
 			defer c.Close()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -187,10 +188,10 @@ func TestHTTPOptionErrors(t *testing.T) {
 func TestHTTPRedirectConnectionClosed(t *testing.T) {
 	token := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(token, []byte("tok-123"), 0o600)
-	ln := listen(t)
+	ln := loopback.Listen(t)
 	second := make(chan error, 1)
 	var conns atomic.Int32
-	serveConns(t, ln, func(c net.Conn) {
+	loopback.Serve(t, ln, func(c net.Conn) {
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(5 * time.Second))

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -65,7 +66,7 @@ func TestKafka(t *testing.T) {
 		waitReady(t, tg)
 	})
 	t.Run("bootstrap list", func(t *testing.T) {
-		down := refusedAddr(t)
+		down := loopback.Refused(t)
 		r := attempt(t, target(t, "kafka://"+down+","+addrs[1]+","+addrs[2]+" topic=events"), 2*time.Second)
 		checkResult(t, r, probe.Protocol, probe.OK)
 		if r.Addr != addrs[1] && r.Addr != addrs[2] {
@@ -75,7 +76,7 @@ func TestKafka(t *testing.T) {
 		// broker answered, which is a race: the all-down case below
 		// reports every host.)
 
-		down2 := refusedAddr(t)
+		down2 := loopback.Refused(t)
 		r = attempt(t, target(t, "kafka://"+down+","+down2), 2*time.Second)
 		checkResult(t, r, probe.Connect, probe.Refused)
 		checkText(t, r, "no host of the 2 is ready", down2, down)
@@ -155,8 +156,8 @@ func TestKafkaSASL(t *testing.T) {
 }
 
 func TestKafkaNotABroker(t *testing.T) {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) {
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
 		c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
 		c.Close()
 	})

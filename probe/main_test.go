@@ -1,7 +1,6 @@
 package probe_test
 
 import (
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -37,48 +36,6 @@ func target(t testing.TB, line string) *probe.Target {
 		t.Fatalf("New(%q): %v", line, err)
 	}
 	return tg
-}
-
-// refusedAddr is a loopback address where nothing listens: listen, take
-// the address, close.
-func refusedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// listen opens a loopback listener closed at the end of the test.
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
-// serveConns runs handle for every connection ln accepts until ln closes.
-// The goroutines end with the test.
-func serveConns(t testing.TB, ln net.Listener, handle func(net.Conn)) {
-	t.Helper()
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			handle(c)
-		}
-	}()
 }
 
 // inCI reports whether a missing prerequisite must fail rather than skip.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -75,8 +76,8 @@ func TestMemcached(t *testing.T) {
 		}
 	})
 	t.Run("not memcached", func(t *testing.T) {
-		ln := listen(t)
-		serveConns(t, ln, func(c net.Conn) {
+		ln := loopback.Listen(t)
+		loopback.Serve(t, ln, func(c net.Conn) {
 			c.Write([]byte("220 smtp.example ESMTP ready\r\n"))
 			c.Close()
 		})

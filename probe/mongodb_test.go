@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -71,7 +72,7 @@ func TestMongoDBFerretDB(t *testing.T) {
 		{"mongodb://app:wrong@" + addr + "/app", probe.AuthFailed},
 		{"mongodb://nobody:hunter2@" + addr + "/app", probe.AuthFailed},
 		{"mongodb://" + addr + "/?replicaSet=rs0", probe.Unexpected}, // FerretDB is a standalone server
-		{"mongodb://" + refusedAddr(t) + "," + addr + " role=primary", probe.OK},
+		{"mongodb://" + loopback.Refused(t) + "," + addr + " role=primary", probe.OK},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			r := attempt(t, target(t, tc.url), 5*time.Second)
@@ -192,9 +193,9 @@ func bsonDoc(d []kv) []byte {
 // mongoServer answers every OP_MSG request with the hello answer given.
 func mongoServer(t *testing.T, hello []kv) string {
 	t.Helper()
-	ln := listen(t)
+	ln := loopback.Listen(t)
 	body := bsonDoc(hello)
-	serveConns(t, ln, func(c net.Conn) {
+	loopback.Serve(t, ln, func(c net.Conn) {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		for {
@@ -238,7 +239,7 @@ func TestMongoDBSRV(t *testing.T) {
 		}
 		return err == nil
 	})
-	_, downPort, _ := net.SplitHostPort(refusedAddr(t))
+	_, downPort, _ := net.SplitHostPort(loopback.Refused(t))
 	resolver := dnsServer(t, map[string][]string{
 		"_mongodb._tcp.cluster0.test.":      {"srv:" + downPort + " m2.cluster0.test.", "srv:" + tlsPort + " m1.cluster0.test."},
 		"cluster0.test.":                    {"txt:authSource=app"},

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -148,8 +149,8 @@ func TestPostgresHostileSCRAM(t *testing.T) {
 		{"costly iterations", "1000000000", "", "iterations"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln := listen(t)
-			serveConns(t, ln, func(c net.Conn) {
+			ln := loopback.Listen(t)
+			loopback.Serve(t, ln, func(c net.Conn) {
 				go func() {
 					defer c.Close()
 					c.SetDeadline(time.Now().Add(5 * time.Second))

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -235,7 +236,7 @@ func TestRedisLoading(t *testing.T) {
 
 func TestRedisStates(t *testing.T) {
 	t.Run("replica without its master", func(t *testing.T) {
-		_, port, _ := net.SplitHostPort(refusedAddr(t))
+		_, port, _ := net.SplitHostPort(loopback.Refused(t))
 		addr := startRedis(t, "", "--replicaof", "127.0.0.1", port, "--replica-serve-stale-data", "no")
 		r := attempt(t, target(t, "redis://"+addr), 2*time.Second)
 		checkResult(t, r, probe.Protocol, probe.NotReady)
@@ -330,8 +331,8 @@ func TestAMQP(t *testing.T) {
 // the header with its own (AMQP 1.0 here), which no real broker on this
 // machine can be made to do.
 func TestAMQPOtherVersion(t *testing.T) {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) {
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
 		io.ReadFull(c, make([]byte, 8))
 		c.Write([]byte("AMQP\x00\x01\x00\x00"))
 		c.Close()
@@ -420,7 +421,7 @@ func TestMQTT(t *testing.T) {
 // NOT_SERVING.
 func grpcServer(t *testing.T, withHealth bool, opts ...grpc.ServerOption) string {
 	t.Helper()
-	ln := listen(t)
+	ln := loopback.Listen(t)
 	srv := grpc.NewServer(opts...)
 	if withHealth {
 		h := health.NewServer()
@@ -473,8 +474,8 @@ func TestGRPC(t *testing.T) {
 	t.Run("an HTTP/1 server", func(t *testing.T) {
 		// An HTTP/1.1 server answers the HTTP/2 preface with a 400 (and
 		// keeps reading here, so that the answer is never lost to a reset).
-		ln := listen(t)
-		serveConns(t, ln, func(c net.Conn) {
+		ln := loopback.Listen(t)
+		loopback.Serve(t, ln, func(c net.Conn) {
 			go func() {
 				defer c.Close()
 				io.ReadFull(c, make([]byte, 24))
@@ -503,8 +504,8 @@ func TestTLSScheme(t *testing.T) {
 	checkResult(t, r, probe.TLS, probe.CertInvalid)
 	checkText(t, r, "example.com", "127.0.0.1", "valid until", `wanted "db.example.org"`)
 
-	plain := listen(t)
-	serveConns(t, plain, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n"); c.Close() })
+	plain := loopback.Listen(t)
+	loopback.Serve(t, plain, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n"); c.Close() })
 	r = attempt(t, target(t, "tls://"+plain.Addr().String()), 2*time.Second)
 	if r.Step != probe.TLS || r.Ready() {
 		t.Errorf("tls:// to a plain server: %s %s, want a tls failure", r.Step, r.Outcome)
@@ -591,7 +592,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		{"nats", "NATS", stdNATS},
 	} {
 		standard(t, s.service, s.addr)
-		urls = append(urls, s.scheme+"://user:"+secret+"@"+s.addr, s.scheme+"://user:"+secret+"@"+refusedAddr(t))
+		urls = append(urls, s.scheme+"://user:"+secret+"@"+s.addr, s.scheme+"://user:"+secret+"@"+loopback.Refused(t))
 	}
 	redisAuth := startRedis(t, "", "--requirepass", "other")
 	urls = append(urls, "redis://:"+secret+"@"+redisAuth, "rediss://:"+secret+"@127.0.0.1:1 ca=/dev/null/x")
@@ -601,9 +602,9 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	urls = append(urls, "memcached://user:"+secret+"@"+startMemcached(t, "-Y", mcAuth))
 	ferret := startFerretDB(t, "--test-enable-new-auth", "--setup-database=app", "--setup-username=user", "--setup-password=other")
-	urls = append(urls, "mongodb://user:"+secret+"@"+ferret+"/app", "mongodb://user:"+secret+"@"+refusedAddr(t)+","+ferret+"/app?authSource=app")
+	urls = append(urls, "mongodb://user:"+secret+"@"+ferret+"/app", "mongodb://user:"+secret+"@"+loopback.Refused(t)+","+ferret+"/app?authSource=app")
 	_, kafkaAddrs := kafkaCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "user", "other"))
-	urls = append(urls, "kafka://user:"+secret+"@"+kafkaAddrs[0], "kafka://user:"+secret+"@"+refusedAddr(t)+","+refusedAddr(t))
+	urls = append(urls, "kafka://user:"+secret+"@"+kafkaAddrs[0], "kafka://user:"+secret+"@"+loopback.Refused(t)+","+loopback.Refused(t))
 	for _, u := range urls {
 		specs, err := probe.ParseSpecs("test", u)
 		if err != nil {
@@ -646,8 +647,8 @@ func FuzzProtocolReplies(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, reply []byte) {
-		ln := listen(t)
-		serveConns(t, ln, func(c net.Conn) {
+		ln := loopback.Listen(t)
+		loopback.Serve(t, ln, func(c net.Conn) {
 			c.Write(reply)
 			c.Close()
 		})

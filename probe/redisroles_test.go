@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -46,7 +47,7 @@ func TestRedisRoles(t *testing.T) {
 	t.Run("link down", func(t *testing.T) {
 		// Point the replica at a port where nothing listens: its link
 		// goes down and stays so, while it still answers PING.
-		_, down, _ := net.SplitHostPort(refusedAddr(t))
+		_, down, _ := net.SplitHostPort(loopback.Refused(t))
 		redisAuthDo(t, replica, "redis-pw", "REPLICAOF", "127.0.0.1", down)
 		var r probe.Result
 		eventually(t, 30*time.Second, "the link down", func() bool {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -18,8 +19,8 @@ import (
 // has joined a quorum, then it closes the connection.
 func zooKeeper(t *testing.T, serving func() bool) string {
 	t.Helper()
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) {
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -44,8 +45,8 @@ func zooKeeper(t *testing.T, serving func() bool) string {
 // answers QUIT.
 func smtpServer(t *testing.T, banner string) string {
 	t.Helper()
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) {
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -72,8 +73,8 @@ func TestSendExpect(t *testing.T) {
 	zk := zooKeeper(t, func() bool { return serving })
 	postfix := smtpServer(t, "220 mail.example.org ESMTP Postfix (Debian/GNU)\r\n")
 	busy := smtpServer(t, "421 4.3.2 mail.example.org Service currently unavailable\r\n")
-	silent := listen(t)
-	serveConns(t, silent, func(c net.Conn) { t.Cleanup(func() { c.Close() }) })
+	silent := loopback.Listen(t)
+	loopback.Serve(t, silent, func(net.Conn) {})
 
 	t.Run("ZooKeeper not serving, then serving", func(t *testing.T) {
 		tg := target(t, "tcp://"+zk+" send=ruok expect=imok")
@@ -100,14 +101,14 @@ func TestSendExpect(t *testing.T) {
 		checkResult(t, r, probe.Protocol, probe.Timeout)
 	})
 	t.Run("a peer that hangs up", func(t *testing.T) {
-		ln := listen(t)
-		serveConns(t, ln, func(c net.Conn) { c.Close() })
+		ln := loopback.Listen(t)
+		loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 		r := attempt(t, target(t, "tcp://"+ln.Addr().String()+" expect=x"), 2*time.Second)
 		checkResult(t, r, probe.Protocol, probe.Closed)
 	})
 	t.Run("an endless answer", func(t *testing.T) {
-		ln := listen(t)
-		serveConns(t, ln, func(c net.Conn) {
+		ln := loopback.Listen(t)
+		loopback.Serve(t, ln, func(c net.Conn) {
 			go func() {
 				defer c.Close()
 				chunk := []byte(strings.Repeat("y", 1024))
@@ -156,7 +157,7 @@ func TestSendExpectTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	serveConns(t, ln, func(c net.Conn) {
+	loopback.Serve(t, ln, func(c net.Conn) {
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(5 * time.Second))

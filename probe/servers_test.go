@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // missing skips the test, or fails it under CI, for a prerequisite that is
@@ -73,7 +75,7 @@ func binary(t testing.TB, name string, paths ...string) string {
 // freePort is a loopback port nothing listens on right now.
 func freePort(t testing.TB) string {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(refusedAddr(t))
+	_, port, _ := net.SplitHostPort(loopback.Refused(t))
 	return port
 }
 
@@ -241,8 +243,8 @@ func holdConn(t testing.TB, addr string) net.Conn {
 // 127.0.0.1 (which MariaDB exempts from its host checks).
 func relay(t testing.TB, from, addr string) string {
 	t.Helper()
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) {
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(c net.Conn) {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: time.Second}
 		up, err := d.Dial("tcp", addr)
 		if err != nil {

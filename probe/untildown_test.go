@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -18,10 +19,10 @@ import (
 // would fail: it climbs to connect only), and a silent resolver stays a
 // timeout, which proves nothing.
 func TestUntilDown(t *testing.T) {
-	up := listen(t)
-	serveConns(t, up, func(c net.Conn) { c.Close() })
+	up := loopback.Listen(t)
+	loopback.Serve(t, up, func(c net.Conn) { c.Close() })
 	_, upPort, _ := net.SplitHostPort(up.Addr().String())
-	_, downPort, _ := net.SplitHostPort(refusedAddr(t))
+	_, downPort, _ := net.SplitHostPort(loopback.Refused(t))
 	resolver := dnsServer(t, map[string][]string{"old.test.": {"127.0.0.1"}})
 	for _, tc := range []struct {
 		spec string
@@ -123,7 +124,7 @@ func acceptNever(t testing.TB, ip [4]byte) string {
 // TestTargetTimeout: Wait ends at the target's own timeout= with
 // ErrDeadline, before the caller's deadline.
 func TestTargetTimeout(t *testing.T) {
-	tg := target(t, "tcp://"+refusedAddr(t)+" timeout=200ms attempt_timeout=100ms")
+	tg := target(t, "tcp://"+loopback.Refused(t)+" timeout=200ms attempt_timeout=100ms")
 	if tg.AttemptLimit(time.Minute) != 100*time.Millisecond {
 		t.Errorf("AttemptLimit = %s, want 100ms", tg.AttemptLimit(time.Minute))
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -67,7 +68,7 @@ func policy(timer *fakeTimer) probe.Policy {
 }
 
 func TestWaitRefusedThenReady(t *testing.T) {
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	tg := target(t, "tcp://"+addr)
 	timer := newFakeTimer()
 	var outcomes []probe.Outcome
@@ -117,15 +118,8 @@ func TestWaitNotReadyBacksOffFurther(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers.
-func silentServer(t *testing.T) string {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) { t.Cleanup(func() { c.Close() }) })
-	return ln.Addr().String()
-}
-
 func TestWaitGivesUpAfterMaxTimeouts(t *testing.T) {
-	tg := target(t, "http://"+silentServer(t))
+	tg := target(t, "http://"+loopback.Silent(t))
 	p := policy(newFakeTimer())
 	p.AttemptTimeout = 30 * time.Millisecond
 	attempts := 0
@@ -170,7 +164,7 @@ func TestWaitDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	p := policy(nil) // a real timer: the deadline must cut the backoff's wait
-	r, err := probe.Wait(ctx, target(t, "tcp://"+refusedAddr(t)), p, nil)
+	r, err := probe.Wait(ctx, target(t, "tcp://"+loopback.Refused(t)), p, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || r.Outcome != probe.Refused {
 		t.Errorf("Wait = %s, %v; want refused, context.DeadlineExceeded", r.Outcome, err)
 	}
@@ -253,7 +247,7 @@ func TestReporter(t *testing.T) {
 // TestWaitDeadlineNeverReady: a deadline that cuts an attempt short, at
 // whatever moment, never turns into "ready".
 func TestWaitDeadlineNeverReady(t *testing.T) {
-	tg := target(t, "http://"+silentServer(t))
+	tg := target(t, "http://"+loopback.Silent(t))
 	p := policy(nil)
 	p.MaxTimeouts, p.AttemptTimeout = 0, 20*time.Millisecond
 	for i := range 10 {
@@ -317,7 +311,7 @@ func TestWaitFirstAttemptCutShort(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	p := policy(newFakeTimer())
 	p.AttemptTimeout = time.Hour
-	r, err := probe.Wait(ctx, target(t, "h=http://"+silentServer(t)), p, func(r probe.Result) {
+	r, err := probe.Wait(ctx, target(t, "h=http://"+loopback.Silent(t)), p, func(r probe.Result) {
 		t.Errorf("observed %s; want no result from a cut-short attempt", r.Summary())
 	})
 	if !errors.Is(err, context.Canceled) {
@@ -371,7 +365,7 @@ func TestWaitCeilingGrows(t *testing.T) {
 	defer cancel()
 	start := timer.Now()
 	attempts := 0
-	probe.Wait(ctx, target(t, "tcp://"+refusedAddr(t)), p, func(probe.Result) {
+	probe.Wait(ctx, target(t, "tcp://"+loopback.Refused(t)), p, func(probe.Result) {
 		if attempts++; timer.Now().Sub(start) > time.Minute {
 			cancel()
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -20,7 +21,7 @@ const interval = time.Hour // never slept through: the timer fires at once
 // down again: backoff while not ready, the interval while ready, and the
 // backoff starts over after a ready spell.
 func TestWatchRefusedReadyDown(t *testing.T) {
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	tg := target(t, "tcp://"+addr)
 	timer := newFakeTimer()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -59,7 +60,7 @@ func TestWatchRefusedReadyDown(t *testing.T) {
 // Late; once it was ready in between, a new failure starts the backoff
 // and its ceiling over, so that it is noticed again within Max.
 func TestWatchCeilingStartsOver(t *testing.T) {
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	timer := newFakeTimer()
 	p := policy(timer)
 	p.Backoff.Late = 400 * time.Millisecond
@@ -103,8 +104,8 @@ func TestWatchCeilingStartsOver(t *testing.T) {
 // TestWatchTimeoutsSlowDown: where Wait would give up after MaxTimeouts
 // timeouts, Watch keeps going at one attempt per interval.
 func TestWatchTimeoutsSlowDown(t *testing.T) {
-	ln := listen(t)
-	serveConns(t, ln, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }) // accepts, never answers
+	ln := loopback.Listen(t)
+	loopback.Serve(t, ln, func(net.Conn) {}) // accepts, never answers
 	tg := target(t, "http://"+ln.Addr().String()+"/")
 	timer := newFakeTimer()
 	p := policy(timer)
@@ -155,9 +156,9 @@ func TestWatchFatalSlowsDown(t *testing.T) {
 // TestWatchCanceledMidAttempt: cancelling during an attempt ends Watch
 // without reporting the cut-short attempt.
 func TestWatchCanceledMidAttempt(t *testing.T) {
-	ln := listen(t)
+	ln := loopback.Listen(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	serveConns(t, ln, func(c net.Conn) { cancel(); t.Cleanup(func() { c.Close() }) })
+	loopback.Serve(t, ln, func(c net.Conn) { cancel(); t.Cleanup(func() { c.Close() }) })
 	tg := target(t, "http://"+ln.Addr().String()+"/")
 	p := policy(newFakeTimer())
 	p.AttemptTimeout = 0 // only ctx ends the attempt

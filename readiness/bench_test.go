@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/readiness"
 )
 
@@ -25,7 +26,7 @@ func readyMonitor(b *testing.B) *readiness.Monitor {
 	b.Helper()
 	lines := make([]string, benchTargets)
 	for i := range lines {
-		lines[i] = fmt.Sprintf("t%03d=tcp://%s", i, listening(b))
+		lines[i] = fmt.Sprintf("t%03d=tcp://%s", i, loopback.Up(b))
 	}
 	c := fast()
 	c.Interval = 5 * time.Second // serve's default: the loops stay out of the way
@@ -48,7 +49,7 @@ func idleMonitor(b *testing.B) *readiness.Monitor {
 	b.Helper()
 	lines := make([]string, benchTargets)
 	for i := range lines {
-		lines[i] = fmt.Sprintf("t%03d=tcp://%s", i, refusedAddr(b))
+		lines[i] = fmt.Sprintf("t%03d=tcp://%s", i, loopback.Refused(b))
 	}
 	m, err := readiness.New(targets(b, lines...), fast())
 	if err != nil {
@@ -119,7 +120,7 @@ func BenchmarkReadyzLoopback(b *testing.B) {
 func BenchmarkMetrics100(b *testing.B) {
 	lines := make([]string, benchTargets)
 	for i := range lines {
-		lines[i] = fmt.Sprintf("t%03d=tcp://%s", i, listening(b))
+		lines[i] = fmt.Sprintf("t%03d=tcp://%s", i, loopback.Up(b))
 	}
 	c := fast()
 	c.Interval = 5 * time.Second

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -14,7 +15,7 @@ import (
 // type its # TYPE line says, and the step histogram's buckets count up to
 // its count, as a scrape would see them.
 func TestMetricsParse(t *testing.T) {
-	m, base, _ := monitor(t, targets(t, "up=tcp://"+listening(t), "down=tcp://"+refusedAddr(t), "opt=tcp://"+refusedAddr(t)+" optional=true"), fast())
+	m, base, _ := monitor(t, targets(t, "up=tcp://"+loopback.Up(t), "down=tcp://"+loopback.Refused(t), "opt=tcp://"+loopback.Refused(t)+" optional=true"), fast())
 	eventually(t, "a few attempts of each target", func() bool {
 		for _, s := range m.States() {
 			if s.Attempts < 3 {

@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 	"github.com/depprobe/depprobe/readiness"
 )
@@ -131,45 +132,18 @@ func eventuallyGet(t testing.TB, url string, code int, body string) {
 	}
 }
 
-func refusedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// accept serves ln, closing every connection at once (enough for tcp://),
-// until the returned function or the test's end closes it.
-func accept(t testing.TB, ln net.Listener) (closeFn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+// held is a loopback peer that holds every connection without answering
+// until the test ends, and says on accepted when it has taken one.
+func held(t testing.TB) (addr string, accepted <-chan struct{}) {
+	ln := loopback.Listen(t)
+	ch := make(chan struct{}, 1)
+	loopback.Serve(t, ln, func(net.Conn) {
+		select {
+		case ch <- struct{}{}:
+		default:
 		}
-	}()
-	closeFn = sync.OnceFunc(func() { ln.Close(); <-done })
-	t.Cleanup(closeFn)
-	return closeFn
-}
-
-func listening(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accept(t, ln)
-	return ln.Addr().String()
+	})
+	return ln.Addr().String(), ch
 }
 
 // metric reads one sample's value from the exposition, -1 when absent.
@@ -191,7 +165,7 @@ func metric(t testing.TB, base, series string) float64 {
 // TestReadyzFlips: a dependency that comes up late flips /readyz from 503
 // to 200, one that goes down flips it back, and the metrics follow.
 func TestReadyzFlips(t *testing.T) {
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	_, base, _ := monitor(t, targets(t, "late=tcp://"+addr), fast())
 
 	eventuallyGet(t, base+"/readyz", 503, "[-]late failed: connect refused\nreadyz check failed\n")
@@ -208,7 +182,7 @@ func TestReadyzFlips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
 	}
-	down := accept(t, ln)
+	loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 	eventuallyGet(t, base+"/readyz", 200, "ok\n")
 	eventuallyGet(t, base+"/readyz?verbose", 200, "[+]late ok\nreadyz check passed\n")
 	eventuallyGet(t, base+"/readyz/late", 200, "ok\n")
@@ -222,7 +196,7 @@ func TestReadyzFlips(t *testing.T) {
 		t.Errorf("connect durations observed = %v, want more than %v", got, refused)
 	}
 
-	down()
+	ln.Close() // down
 	eventuallyGet(t, base+"/readyz", 503, "[-]late failed: connect refused\nreadyz check failed\n")
 	eventually(t, "depprobe_target_up 0", func() bool { return metric(t, base, `depprobe_target_up{optional="false",target="late"}`) == 0 })
 	if got := metric(t, base, `depprobe_build_info{goversion="`+runtime.Version()+`",version="test"}`); got != 1 {
@@ -233,7 +207,7 @@ func TestReadyzFlips(t *testing.T) {
 // TestReadyzJSON: the JSON form parses and says what the text form says,
 // with the details.
 func TestReadyzJSON(t *testing.T) {
-	up, down := listening(t), refusedAddr(t)
+	up, down := loopback.Up(t), loopback.Refused(t)
 	m, base, _ := monitor(t, targets(t, "up=tcp://"+up, "down=tcp://"+down), fast())
 	eventually(t, "both targets probed", func() bool {
 		s := m.States()
@@ -276,7 +250,7 @@ func TestReadyzJSON(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	_, base, _ := monitor(t, targets(t, "up=tcp://"+listening(t)), fast())
+	_, base, _ := monitor(t, targets(t, "up=tcp://"+loopback.Up(t)), fast())
 	eventuallyGet(t, base+"/readyz", 200, "ok\n")
 	tests := []struct {
 		name, path string
@@ -307,7 +281,7 @@ func TestRoutes(t *testing.T) {
 // TestOptional: an optional target is shown and measured but does not hold
 // /readyz.
 func TestOptional(t *testing.T) {
-	_, base, _ := monitor(t, targets(t, "db=tcp://"+listening(t), "extra=tcp://"+refusedAddr(t)+" optional=true"), fast())
+	_, base, _ := monitor(t, targets(t, "db=tcp://"+loopback.Up(t), "extra=tcp://"+loopback.Refused(t)+" optional=true"), fast())
 	eventuallyGet(t, base+"/readyz?verbose", 200, "[+]db ok\n[-]extra failed: connect refused (optional)\nreadyz check passed\n")
 	eventuallyGet(t, base+"/readyz", 200, "ok\n")
 	eventuallyGet(t, base+"/readyz/extra", 503, "[-]extra failed: connect refused (optional)\n")
@@ -328,23 +302,11 @@ func TestNewRejects(t *testing.T) {
 // TestSlowDependency: a dependency that accepts and never answers keeps its
 // attempt in flight, and /readyz answers all the same, from the state.
 func TestSlowDependency(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
+	slow, accepted := held(t)
 	c := fast()
 	c.Policy.AttemptTimeout = time.Hour // the attempt stays in flight for the whole test
-	m, base, stop := monitor(t, targets(t, "slow=http://"+ln.Addr().String()+"/", "up=tcp://"+listening(t)), c)
-	conn := <-accepted // the attempt is in flight; it sent its request and waits for an answer
-	defer conn.Close()
-	defer ln.Close()
+	m, base, stop := monitor(t, targets(t, "slow=http://"+slow+"/", "up=tcp://"+loopback.Up(t)), c)
+	<-accepted // the attempt is in flight; it sent its request and waits for an answer
 
 	eventuallyGet(t, base+"/readyz/up", 200, "ok\n")
 	for range 20 {
@@ -385,7 +347,7 @@ func TestLivez(t *testing.T) {
 	c.Now = clk.Now
 	// A ready target waits an hour (real time) before its next attempt.
 	c.Interval = time.Hour
-	m, base, stop := monitor(t, targets(t, "up=tcp://"+listening(t)), c)
+	m, base, stop := monitor(t, targets(t, "up=tcp://"+loopback.Up(t)), c)
 	eventually(t, "the first attempt", func() bool { return m.States()[0].Probed })
 	eventuallyGet(t, base+"/livez", 200, "ok\n")
 	clk.Add(4 * time.Hour) // more than 3 × (interval + attempt timeout): the loop looks stuck
@@ -405,25 +367,14 @@ func TestLivez(t *testing.T) {
 // silent peer lasts (the limit was computed from DEPPROBE_ATTEMPT_TIMEOUT
 // alone, so /livez, and the kubelet's restarts, depended on that peer).
 func TestLivezAttemptTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
+	slow, accepted := held(t)
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	c := fast()
 	c.Now = clk.Now
 	c.Interval = 100 * time.Millisecond
 	c.Policy.AttemptTimeout = 10 * time.Millisecond // the loops' limit: 3 × (100ms + 10ms)
-	m, base, _ := monitor(t, targets(t, "slow=http://"+ln.Addr().String()+"/ attempt_timeout=1h"), c)
-	conn := <-accepted // the attempt is in flight, for up to its hour
-	defer conn.Close()
+	m, base, _ := monitor(t, targets(t, "slow=http://"+slow+"/ attempt_timeout=1h"), c)
+	<-accepted                // the attempt is in flight, for up to its hour
 	clk.Add(30 * time.Minute) // far past the global limit, within the target's
 	if code, body, _ := get(t, base+"/livez"); code != 200 {
 		t.Errorf("GET /livez = %d %q during an attempt within its attempt_timeout=1h, want 200", code, body)
@@ -439,7 +390,7 @@ func TestLivezAttemptTimeout(t *testing.T) {
 	// A target with the API: its cluster step (2 s of its own) follows the
 	// attempt.
 	api := heldExplainer{asked: make(chan struct{}, 1), release: make(chan struct{})}
-	ts := targets(t, "db=tcp://"+refusedAddr(t))
+	ts := targets(t, "db=tcp://"+loopback.Refused(t))
 	ts[0].API = api
 	_, base, _ = monitor(t, ts, c)
 	<-api.asked // the attempt is in its cluster step
@@ -488,7 +439,7 @@ func TestFDsFlat(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer notReady.Close()
-	ts := targets(t, "down=tcp://"+refusedAddr(t), "up=tcp://"+listening(t), "starting="+notReady.URL+"/")
+	ts := targets(t, "down=tcp://"+loopback.Refused(t), "up=tcp://"+loopback.Up(t), "starting="+notReady.URL+"/")
 	c := fast()
 	// Waits of a microsecond: the loops turn as fast as attempts end.
 	c.Policy.Backoff = probe.Backoff{Initial: time.Microsecond, Max: time.Microsecond, Multiplier: 1}
@@ -530,7 +481,7 @@ func TestNoSecrets(t *testing.T) {
 	var logs syncBuffer
 	c := fast()
 	c.Log = slog.New(slog.NewJSONHandler(&logs, nil))
-	_, base, _ := monitor(t, targets(t, "api=http://user:hunter2@"+refusedAddr(t)+"/?token=s3cret"), c)
+	_, base, _ := monitor(t, targets(t, "api=http://user:hunter2@"+loopback.Refused(t)+"/?token=s3cret"), c)
 	eventuallyGet(t, base+"/readyz", 503, "[-]api failed: connect refused\nreadyz check failed\n")
 	var all strings.Builder
 	for _, path := range []string{"/readyz", "/readyz?verbose", "/readyz/api", "/metrics", "/livez"} {
@@ -580,9 +531,9 @@ func BenchmarkReadyz(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			lines := make([]string, 10)
 			for i := range lines {
-				addr := listening(b)
+				addr := loopback.Up(b)
 				if bc.name == "not ready" && i%2 == 0 {
-					addr = refusedAddr(b)
+					addr = loopback.Refused(b)
 				}
 				lines[i] = "t" + strconv.Itoa(i) + "=tcp://" + addr
 			}
@@ -624,7 +575,7 @@ func (explainer) Check(context.Context, probe.Object) (probe.Finding, error) {
 // TestReadyzCluster: in a pod, /readyz?verbose and the JSON form say what
 // the Kubernetes API found; plain /readyz stays one short line.
 func TestReadyzCluster(t *testing.T) {
-	ts := targets(t, "db=tcp://"+refusedAddr(t))
+	ts := targets(t, "db=tcp://"+loopback.Refused(t))
 	ts[0].API = explainer{}
 	m, base, _ := monitor(t, ts, fast())
 	eventually(t, "db probed", func() bool { return m.States()[0].Probed })
@@ -645,7 +596,7 @@ func TestReadyzCluster(t *testing.T) {
 
 // TestStepsJSON: the JSON form gives the last attempt's steps as objects.
 func TestStepsJSON(t *testing.T) {
-	_, base, _ := monitor(t, targets(t, "down=tcp://"+refusedAddr(t)), fast())
+	_, base, _ := monitor(t, targets(t, "down=tcp://"+loopback.Refused(t)), fast())
 	eventuallyGet(t, base+"/readyz/down", 503, "[-]down failed: connect refused\n")
 	_, body, _ := get(t, base+"/readyz/down", "Accept", "application/json")
 	var j readiness.TargetJSON
@@ -664,7 +615,7 @@ func TestStepsJSON(t *testing.T) {
 // server's /readyz and /livez: ?verbose on /livez, ?exclude=NAME, a JSON
 // 404, and metrics that explain themselves and mark optional targets.
 func TestKubernetesForms(t *testing.T) {
-	_, base, _ := monitor(t, targets(t, "up=tcp://"+listening(t), "down=tcp://"+refusedAddr(t), "opt=tcp://"+refusedAddr(t)+" optional=true"), fast())
+	_, base, _ := monitor(t, targets(t, "up=tcp://"+loopback.Up(t), "down=tcp://"+loopback.Refused(t), "opt=tcp://"+loopback.Refused(t)+" optional=true"), fast())
 	eventuallyGet(t, base+"/readyz?verbose", 503, "[+]up ok\n[-]down failed: connect refused\n[-]opt failed: connect refused (optional)\nreadyz check failed\n")
 
 	for _, tc := range []struct {
@@ -735,7 +686,7 @@ func TestMetricsPageShared(t *testing.T) {
 	c := fast()
 	c.Now = clk.Now
 	c.MetricsMaxAge = time.Minute
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	m, base, _ := monitor(t, targets(t, "down=tcp://"+addr), c)
 	eventually(t, "the first attempt", func() bool { return m.States()[0].Probed })
 	_, first, _ := get(t, base+"/metrics")

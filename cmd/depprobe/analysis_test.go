@@ -13,6 +13,7 @@ import (
 
 	"github.com/depprobe/depprobe/internal/kube"
 	"github.com/depprobe/depprobe/internal/kube/kubetest"
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -147,7 +148,7 @@ func TestWaitMeshedGivesUpAtOnce(t *testing.T) {
 	env["DEPPROBE_TIMEOUT"] = "1m"
 	env["DEPPROBE_KUBE_EVENTS"] = "true"
 	start := time.Now()
-	res := runWith(t, env, "wait", "db=tcp://"+refusedAddr(t), "api=tcp://"+refusedAddr(t))
+	res := runWith(t, env, "wait", "db=tcp://"+loopback.Refused(t), "api=tcp://"+loopback.Refused(t))
 	if res.code != exitNotReady || time.Since(start) > 20*time.Second {
 		t.Fatalf("exit code %d after %s, want %d at once\n%s", res.code, time.Since(start), exitNotReady, res.stderr)
 	}
@@ -190,7 +191,7 @@ func TestWaitMeshedInAppContainer(t *testing.T) {
 	term := filepath.Join(t.TempDir(), "termination-log")
 	env["DEPPROBE_TERMINATION_LOG"] = term
 	env["DEPPROBE_TIMEOUT"] = "1s"
-	res := runWith(t, env, "wait", "db=tcp://"+refusedAddr(t), "api=tcp://"+refusedAddr(t))
+	res := runWith(t, env, "wait", "db=tcp://"+loopback.Refused(t), "api=tcp://"+loopback.Refused(t))
 	msg, _ := os.ReadFile(term)
 	lines := strings.Split(strings.TrimSpace(string(msg)), "\n")
 	if res.code != exitNotReady || !strings.HasPrefix(lines[0], "one cause: the istio proxy is not up") || strings.Contains(string(msg), "cannot come up") {

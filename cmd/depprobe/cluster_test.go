@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/depprobe/depprobe/internal/kube/kubetest"
+	"github.com/depprobe/depprobe/internal/loopback"
 	"github.com/depprobe/depprobe/probe"
 )
 
@@ -126,7 +127,7 @@ func TestClusterOutside(t *testing.T) {
 	if res.code != exitUsage || !strings.Contains(res.stderr, `arguments, target 1: "k8s://job/migrate": k8s:// asks the Kubernetes API, and there is none: not in a Kubernetes pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set)`) {
 		t.Errorf("exit code %d, want %d with the reason\n%s", res.code, exitUsage, res.stderr)
 	}
-	res = runWith(t, map[string]string{"DEPPROBE_LOG_LEVEL": "debug", "DEPPROBE_LOG_FORMAT": "text"}, "wait", "tcp://"+listening(t))
+	res = runWith(t, map[string]string{"DEPPROBE_LOG_LEVEL": "debug", "DEPPROBE_LOG_FORMAT": "text"}, "wait", "tcp://"+loopback.Up(t))
 	if res.code != exitReady || strings.Count(res.stderr, "no cluster step") != 1 || !strings.Contains(res.stderr, "KUBERNETES_SERVICE_HOST") {
 		t.Errorf("exit code %d, want %d with one debug line saying why there is no cluster step:\n%s", res.code, exitReady, res.stderr)
 	}
@@ -213,7 +214,7 @@ func TestClusterExplainConcurrent(t *testing.T) {
 // refusingDNS is a resolver whose every query is refused on loopback: a
 // Service name fails at resolve without asking the machine's DNS.
 func refusingDNS(t *testing.T) *net.Resolver {
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
@@ -262,7 +263,7 @@ func TestKubeDiagnosisSwitch(t *testing.T) {
 	}
 	t.Run("a refused address: no cluster step, no lookup of this pod", func(t *testing.T) {
 		api, env := inPod(t, routes)
-		res := runWith(t, env, "check", "db=tcp://"+refusedAddr(t))
+		res := runWith(t, env, "check", "db=tcp://"+loopback.Refused(t))
 		if res.code != exitNotReady || len(api.Requests()) != 0 {
 			t.Errorf("exit code %d after requests %q, want %d after none\n%s", res.code, api.Requests(), exitNotReady, res.stdout)
 		}

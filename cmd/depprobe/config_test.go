@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // TestUnknownVariable: a DEPPROBE_ variable that depprobe does not read is
@@ -14,9 +16,9 @@ import (
 // wait went ready without the targets of DEPPROBE_TARGET_FILE); its value,
 // which may hold a password, is not echoed.
 func TestUnknownVariable(t *testing.T) {
-	up := listening(t)
+	up := loopback.Up(t)
 	path := filepath.Join(t.TempDir(), "targets")
-	if err := os.WriteFile(path, []byte("db=tcp://"+refusedAddr(t)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("db=tcp://"+loopback.Refused(t)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -53,7 +55,7 @@ func TestUnknownVariable(t *testing.T) {
 // the memory).
 func TestTargetsFileBounded(t *testing.T) {
 	dir := t.TempDir()
-	up := listening(t)
+	up := loopback.Up(t)
 	// A Secret as the kubelet mounts it: targets -> ..data/targets.
 	if err := os.MkdirAll(filepath.Join(dir, "..2026_11_30", ""), 0o755); err != nil {
 		t.Fatal(err)
@@ -121,7 +123,7 @@ func TestTargetsFileBounded(t *testing.T) {
 // (DEPPROBE_INTERVAL=1ns made 15,000 connections in 3 s); the floors
 // themselves are accepted.
 func TestDurationFloors(t *testing.T) {
-	up := listening(t)
+	up := loopback.Up(t)
 	res := runWith(t, map[string]string{
 		"DEPPROBE_INTERVAL":        "1ns",
 		"DEPPROBE_ATTEMPT_TIMEOUT": "9ms",

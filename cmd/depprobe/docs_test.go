@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // commandLine is how a person would type a run of the program in a shell:
@@ -188,7 +190,7 @@ func sortedLines(s string) string {
 func TestServeGolden(t *testing.T) {
 	standardService(t, "PostgreSQL", 5432)
 	standardService(t, "Redis", 6379)
-	api := refusedAddr(t)
+	api := loopback.Refused(t)
 	s := startServe(t, map[string]string{}, "db=postgres://127.0.0.1:5432", "cache=redis://127.0.0.1:6379", "api=http://"+api+"/healthz")
 	settle(t, s.base+"/readyz?verbose", "[+]db ok\n", "[+]cache ok\n", "[-]api failed: connect refused\n")
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/depprobe/depprobe/internal/kube/kubetest"
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // TestEventsOnChange: with DEPPROBE_KUBE_EVENTS, two targets refused round
@@ -23,7 +24,7 @@ func TestEventsOnChange(t *testing.T) {
 	})
 	env["DEPPROBE_KUBE_EVENTS"] = "true"
 	env["DEPPROBE_TIMEOUT"] = "1s"
-	res := runWith(t, env, "wait", "db=tcp://"+refusedAddr(t), "cache=tcp://"+refusedAddr(t))
+	res := runWith(t, env, "wait", "db=tcp://"+loopback.Refused(t), "cache=tcp://"+loopback.Refused(t))
 	if res.code != exitNotReady {
 		t.Fatalf("exit code %d, want %d\n%s", res.code, exitNotReady, res.stderr)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // helperEnv makes the test binary run depprobe itself (see
@@ -104,7 +105,7 @@ func TestWaitCommandCannotRun(t *testing.T) {
 		}
 		return p
 	}
-	up := "tcp://" + listening(t)
+	up := "tcp://" + loopback.Up(t)
 	// In this process a real exec would replace the test binary: the cases
 	// run here must end before it.
 	execve = func(path string, _, _ []string) error {

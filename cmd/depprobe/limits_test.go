@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,13 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // TestTargetLimits: a target's own timeout= ends the wait before
 // DEPPROBE_TIMEOUT and says so; attempt_timeout= bounds its attempts
 // instead of DEPPROBE_ATTEMPT_TIMEOUT; bad values are configuration errors.
 func TestTargetLimits(t *testing.T) {
-	down := refusedAddr(t)
+	down := loopback.Refused(t)
 	start := time.Now()
 	res := runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "2m"}, "wait", "db=tcp://"+down, "timeout=300ms")
 	if res.code != exitNotReady || !strings.Contains(res.stderr, "timeout=300ms") || time.Since(start) > time.Minute {
@@ -25,28 +26,7 @@ func TestTargetLimits(t *testing.T) {
 
 	// A peer that accepts and never answers: the protocol step waits for
 	// the attempt's limit, attempt_timeout= rather than the 30 s default.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan net.Conn, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				close(held)
-				return
-			}
-			held <- c
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		for c := range held {
-			c.Close()
-		}
-	})
-	res = runWith(t, map[string]string{"DEPPROBE_ATTEMPT_TIMEOUT": "30s"}, "check", "silent=redis://"+ln.Addr().String(), "attempt_timeout=150ms")
+	res = runWith(t, map[string]string{"DEPPROBE_ATTEMPT_TIMEOUT": "30s"}, "check", "silent=redis://"+loopback.Silent(t), "attempt_timeout=150ms")
 	if res.code != exitNotReady || !strings.Contains(res.stdout, "got no answer within 150ms") {
 		t.Errorf("check with attempt_timeout=150ms: exit code %d, stdout:\n%s", res.code, res.stdout)
 	}
@@ -64,7 +44,7 @@ func TestTargetLimits(t *testing.T) {
 // refused, a socket file not there, a file:// path absent. A port that
 // accepts is not ready, and wait gives up on it as on any other.
 func TestUntilDown(t *testing.T) {
-	up, down := listening(t), refusedAddr(t)
+	up, down := loopback.Up(t), loopback.Refused(t)
 	dir := t.TempDir()
 	lock := filepath.Join(dir, "lock")
 	os.WriteFile(lock, nil, 0o600)

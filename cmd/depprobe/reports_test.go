@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,37 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// silent is a loopback listener that accepts connections and never
-// answers: an attempt on it lasts its whole time limit.
-func silent(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
+	"github.com/depprobe/depprobe/internal/loopback"
+)
 
 // gaveUpLine is the gave-up log line of target name.
 func gaveUpLine(t *testing.T, stderr, name string) map[string]any {
@@ -63,7 +34,7 @@ func gaveUpLine(t *testing.T, stderr, name string) map[string]any {
 func TestWaitReportsFirstAttemptCutShort(t *testing.T) {
 	term := filepath.Join(t.TempDir(), "termination-log")
 	env := map[string]string{"DEPPROBE_TIMEOUT": "1m", "DEPPROBE_TERMINATION_LOG": term}
-	res := runWith(t, env, "wait", "c=https://"+tlsServer(t), "h=http://"+silent(t)+"/")
+	res := runWith(t, env, "wait", "c=https://"+tlsServer(t), "h=http://"+loopback.Silent(t)+"/")
 	if res.code != exitNotReady {
 		t.Fatalf("exit code = %d, want 1; stderr:\n%s", res.code, res.stderr)
 	}
@@ -112,7 +83,7 @@ func TestWaitElapsedFromStart(t *testing.T) {
 	term := filepath.Join(t.TempDir(), "termination-log")
 	env := map[string]string{"DEPPROBE_ATTEMPT_TIMEOUT": "200ms", "DEPPROBE_MAX_TIMEOUTS": "2", "DEPPROBE_TERMINATION_LOG": term}
 	stderr := &slowLog{pause: 100 * time.Millisecond}
-	err := run(t.Context(), []string{"wait", "h=http://" + silent(t) + "/", "g=http://" + silent(t) + "/"}, env, io.Discard, stderr)
+	err := run(t.Context(), []string{"wait", "h=http://" + loopback.Silent(t) + "/", "g=http://" + loopback.Silent(t) + "/"}, env, io.Discard, stderr)
 	if code := exitCode(err); code != exitNotReady {
 		t.Fatalf("exit code = %d, want 1; stderr:\n%s", code, stderr.buf.String())
 	}

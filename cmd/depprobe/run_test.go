@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/depprobe/depprobe/internal/loopback"
 	"go.uber.org/goleak"
 )
 
@@ -53,38 +54,6 @@ func runCtx(t *testing.T, ctx context.Context, env map[string]string, args ...st
 	return result{err, exitCode(err), stdout.String(), stderr.String()}
 }
 
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-func listening(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
-}
-
 // fast keeps wait's give-up quick in tests.
 func fast(env map[string]string) map[string]string {
 	env["DEPPROBE_TIMEOUT"] = "300ms"
@@ -94,7 +63,7 @@ func fast(env map[string]string) map[string]string {
 
 // TestExitCodes reaches every exit code through run.
 func TestExitCodes(t *testing.T) {
-	up, down := listening(t), refusedAddr(t)
+	up, down := loopback.Up(t), loopback.Refused(t)
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -170,7 +139,7 @@ func TestConfigErrorsAllReported(t *testing.T) {
 }
 
 func TestTargetsFile(t *testing.T) {
-	up := listening(t)
+	up := loopback.Up(t)
 	path := filepath.Join(t.TempDir(), "targets")
 	os.WriteFile(path, []byte("# from a Secret\napi=tcp://"+up+"\n"), 0o600)
 	res := runWith(t, map[string]string{"DEPPROBE_TARGETS_FILE": path}, "check")
@@ -194,7 +163,7 @@ func logLines(t *testing.T, s string) []map[string]any {
 }
 
 func TestWaitLogs(t *testing.T) {
-	up, down := listening(t), refusedAddr(t)
+	up, down := loopback.Up(t), loopback.Refused(t)
 	term := filepath.Join(t.TempDir(), "termination-log")
 	env := fast(map[string]string{"DEPPROBE_TERMINATION_LOG": term})
 	res := runWith(t, env, "wait", "up=tcp://"+up, "down=tcp://"+down)
@@ -239,7 +208,7 @@ func TestWaitFatalEndsWaitForAll(t *testing.T) {
 	// after DEPPROBE_TIMEOUT, although the other target might come up.
 	tlsUp := tlsServer(t)
 	env := map[string]string{"DEPPROBE_TIMEOUT": "1m"}
-	res := runWith(t, env, "wait", "api=https://"+tlsUp, "down=tcp://"+refusedAddr(t))
+	res := runWith(t, env, "wait", "api=https://"+tlsUp, "down=tcp://"+loopback.Refused(t))
 	if res.code != exitNotReady {
 		t.Fatalf("exit code = %d, want 1", res.code)
 	}
@@ -264,7 +233,7 @@ func TestWaitFatalEndsWaitForAll(t *testing.T) {
 func TestWaitSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	res := runCtx(t, ctx, map[string]string{}, "wait", "tcp://"+refusedAddr(t))
+	res := runCtx(t, ctx, map[string]string{}, "wait", "tcp://"+loopback.Refused(t))
 	if res.code != exitNotReady || !strings.Contains(res.stderr, `"reason":"interrupted by a signal"`) {
 		t.Errorf("exit code %d, stderr:\n%s", res.code, res.stderr)
 	}
@@ -282,7 +251,7 @@ func TestWaitExecsCommand(t *testing.T) {
 	}
 	t.Cleanup(func() { execve = defaultExecve })
 	env := map[string]string{"PATH": bin, "APP_MODE": "prod"}
-	res := runWith(t, env, "wait", "tcp://"+listening(t), "--", "app", "--port", "8080")
+	res := runWith(t, env, "wait", "tcp://"+loopback.Up(t), "--", "app", "--port", "8080")
 	if res.code != exitReady {
 		t.Fatalf("exit code = %d; stderr:\n%s", res.code, res.stderr)
 	}
@@ -336,7 +305,7 @@ func TestHelpGolden(t *testing.T) {
 }
 
 func TestCheckGolden(t *testing.T) {
-	args := []string{"check", "db=tcp://" + listening(t), "cache=tcp://" + refusedAddr(t)}
+	args := []string{"check", "db=tcp://" + loopback.Up(t), "cache=tcp://" + loopback.Refused(t)}
 	res := runWith(t, nil, args...)
 	golden(t, "check.golden", commandLine(nil, args)+res.stdout)
 }
@@ -353,7 +322,7 @@ func tlsServer(t *testing.T) string {
 
 // TestWaitGolden: the log a person sees while a dependency starts late.
 func TestWaitGolden(t *testing.T) {
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	ln := make(chan net.Listener, 1)
 	timer := time.AfterFunc(300*time.Millisecond, func() {
 		l, err := net.Listen("tcp", addr)
@@ -373,7 +342,7 @@ func TestWaitGolden(t *testing.T) {
 	golden(t, "wait-late.golden", res.stderr)
 
 	term := filepath.Join(t.TempDir(), "termination-log")
-	res = runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "1s", "DEPPROBE_TERMINATION_LOG": term}, "wait", "cache=tcp://"+refusedAddr(t))
+	res = runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "1s", "DEPPROBE_TERMINATION_LOG": term}, "wait", "cache=tcp://"+loopback.Refused(t))
 	golden(t, "wait-gave-up.golden", res.stderr)
 	msg, err := os.ReadFile(term)
 	if err != nil {
@@ -396,7 +365,7 @@ func TestConfigErrorGolden(t *testing.T) {
 func TestTerminationMessageLimit(t *testing.T) {
 	var targets []string
 	for i := range 60 {
-		targets = append(targets, fmt.Sprintf("a-rather-long-target-name-number-%02d=tcp://%s", i, refusedAddr(t)))
+		targets = append(targets, fmt.Sprintf("a-rather-long-target-name-number-%02d=tcp://%s", i, loopback.Refused(t)))
 	}
 	term := filepath.Join(t.TempDir(), "termination-log")
 	res := runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "100ms", "DEPPROBE_TERMINATION_LOG": term}, append([]string{"wait"}, targets...)...)
@@ -414,7 +383,7 @@ func TestTerminationMessageLimit(t *testing.T) {
 
 func TestTerminationLogMissingDirectory(t *testing.T) {
 	env := map[string]string{"DEPPROBE_TIMEOUT": "100ms", "DEPPROBE_TERMINATION_LOG": filepath.Join(t.TempDir(), "no", "such", "dir")}
-	res := runWith(t, env, "wait", "tcp://"+refusedAddr(t))
+	res := runWith(t, env, "wait", "tcp://"+loopback.Refused(t))
 	if res.code != exitNotReady || strings.Contains(res.stderr, "termination message") {
 		t.Errorf("exit code %d; a missing directory must not be reported:\n%s", res.code, res.stderr)
 	}
@@ -423,7 +392,7 @@ func TestTerminationLogMissingDirectory(t *testing.T) {
 // TestOptionalTargets: an optional target is probed and shown, but neither
 // wait nor check's exit code waits for it.
 func TestOptionalTargets(t *testing.T) {
-	up, down := listening(t), refusedAddr(t)
+	up, down := loopback.Up(t), loopback.Refused(t)
 	res := runWith(t, map[string]string{"DEPPROBE_TIMEOUT": "1m"}, "wait", "db=tcp://"+up, "metrics=tcp://"+down, "optional=true")
 	if res.code != exitReady || !strings.Contains(res.stderr, `"target":"metrics"`) {
 		t.Errorf("wait with an optional target down: exit code %d, stderr:\n%s", res.code, res.stderr)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/depprobe/depprobe/internal/kube/kubetest"
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // TestSecretsNeverLeak feeds known secrets in target URLs (a password, a
@@ -43,7 +44,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}))
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	down := refusedAddr(t)
+	down := loopback.Refused(t)
 	targets := strings.Join([]string{
 		"api=http://" + token + "@" + host + "/healthz?access_token=" + query,
 		"basic=http://user:" + pw + "@" + host + "/",
@@ -163,7 +164,7 @@ func TestSecretsSpecialCharacters(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	host, down := strings.TrimPrefix(srv.URL, "http://"), refusedAddr(t)
+	host, down := strings.TrimPrefix(srv.URL, "http://"), loopback.Refused(t)
 
 	var (
 		secrets, passwords []string

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/depprobe/depprobe/internal/loopback"
 )
 
 // lockedBuffer is a bytes.Buffer that run's logger and the test share.
@@ -107,7 +109,7 @@ func awaitGet(t *testing.T, url string, code int, want string) {
 // up late, and a cancelled context (SIGTERM) shuts it down with exit 0, even
 // with a client that never finishes its request.
 func TestServe(t *testing.T) {
-	addr := refusedAddr(t)
+	addr := loopback.Refused(t)
 	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "late=tcp://"+addr)
 	for _, want := range []string{`"targets":"late=tcp://` + addr + `"`, `"interval":"100ms"`, `"attempt_timeout":"2s"`} {
 		if !strings.Contains(s.stderr.String(), want) {
@@ -123,16 +125,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	defer ln.Close()
+	loopback.Serve(t, ln, func(c net.Conn) { c.Close() })
 	awaitGet(t, s.base+"/readyz", 200, "ok\n")
 	awaitGet(t, s.base+"/metrics", 200, `depprobe_target_up{optional="false",target="late"} 1`)
 	if !strings.Contains(s.stderr.String(), `"msg":"ready","target":"late"`) {
@@ -171,17 +164,13 @@ func TestServe(t *testing.T) {
 // TestServeListenInUse: an address that is taken is a configuration error
 // (exit 2) that names the variable.
 func TestServeListenInUse(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	env := map[string]string{"DEPPROBE_LISTEN": busy.Addr().String()}
-	res := runWith(t, env, "serve", "tcp://"+refusedAddr(t))
+	busy := loopback.Listen(t).Addr().String()
+	env := map[string]string{"DEPPROBE_LISTEN": busy}
+	res := runWith(t, env, "serve", "tcp://"+loopback.Refused(t))
 	if res.code != exitUsage {
 		t.Errorf("exit code = %d, want %d", res.code, exitUsage)
 	}
-	want := `DEPPROBE_LISTEN=\"` + busy.Addr().String() + `\": cannot listen: bind: address already in use: another process listens there`
+	want := `DEPPROBE_LISTEN=\"` + busy + `\": cannot listen: bind: address already in use: another process listens there`
 	if !strings.Contains(res.stderr, want) {
 		t.Errorf("stderr lacks %s:\n%s", want, res.stderr)
 	}
@@ -192,7 +181,7 @@ func TestServeListenInUse(t *testing.T) {
 // a new client (a kubelet probe) out: an idle connection is closed to make
 // room, a stalled one by ReadHeaderTimeout.
 func TestServeConnectionCap(t *testing.T) {
-	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "up=tcp://"+listening(t))
+	s := startServe(t, map[string]string{"DEPPROBE_INTERVAL": "100ms"}, "up=tcp://"+loopback.Up(t))
 	addr := strings.TrimPrefix(s.base, "http://")
 	awaitGet(t, s.base+"/readyz", 200, "ok\n")
 	goroutines := runtime.NumGoroutine()
@@ -271,10 +260,7 @@ func TestServeConnectionCap(t *testing.T) {
 // it time out.) The deadline below is a bound for correctness, not a
 // measure of speed: the test logs the latency.
 func TestServeSilentClients(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := loopback.Listen(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	srv, limited := httpServer(ln, mux, discard())
