@@ -58,7 +58,10 @@ echo "bench: building depprobe and the harness" >&2
 CGO_ENABLED=0 $GO build -trimpath -ldflags '-s -w' -o "$work/depprobe" ./cmd/depprobe
 # The start-up budget's yardstick, built the same way.
 (cd bench && CGO_ENABLED=0 $GO build -trimpath -ldflags '-s -w' -o "$work/dialer" ./dialer)
+# The same with crypto/tls and net/http linked, as depprobe must: what that
+# stack alone costs of the start-up ratio.
+(cd bench && CGO_ENABLED=0 $GO build -trimpath -ldflags '-s -w' -tags stack -o "$work/stack-dialer" ./dialer)
 (cd bench && $GO build -o "$work/harness" ./harness)
 
 # Not exec: the traps above must run after the harness ends.
-"$work/harness" -depprobe "$work/depprobe" -dialer "$work/dialer" -node bench/.node -tag "$tag" -out bench/results.md "$@"
+"$work/harness" -depprobe "$work/depprobe" -dialer "$work/dialer" -stack-dialer "$work/stack-dialer" -node bench/.node -tag "$tag" -out bench/results.md "$@"

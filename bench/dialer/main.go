@@ -3,7 +3,8 @@
 // the address given as its only argument once and exits 0 when the
 // connection was established, 1 otherwise. bench/run.sh builds it with
 // the flags depprobe is built with (static, stripped), and the harness
-// runs the two in pairs.
+// runs the three in triples (depprobe, this, and this built with -tags
+// stack: see stack.go).
 package main
 
 import (

@@ -18,11 +18,14 @@ import (
 
 // execToExit: one tcp target already listening on loopback; time from
 // exec to exit 0, CPU (user+sys) and minor page faults. depprobe runs in
-// pairs with bench/dialer (a static Go program that only dials), in an
-// order that alternates, so that both see the same machine; the budget is
-// the median of the pairs' ratios. The other tools run n times each.
+// triples with bench/dialer (a static Go program that only dials) and the
+// same dialer built with -tags stack (it links crypto/tls and net/http, as
+// depprobe must), in an order that rotates, so that all three see the same
+// machine; the budget is the median of the ratios to the bare dialer, and
+// the stack dialer says how much of that ratio linking TLS and HTTP costs
+// alone. The other tools run n times each.
 func (b *bench) execToExit(ctx context.Context, scale int) {
-	n := pick(scale, 5, 40)
+	n := pick(scale, 6, 42)
 	port := b.freePort()
 	l, err := listen(port)
 	if err != nil {
@@ -42,47 +45,55 @@ func (b *bench) execToExit(ctx context.Context, scale int) {
 		cpu, _ := p.usage()
 		return sample{ms(p.elapsed()), ms(cpu), float64(p.minorFaults())}, true
 	}
-	wall := row{figure: fmt.Sprintf("exec → exit 0, 1 tcp target already up on loopback: wall (n=%d; depprobe in pairs with a bare Go dialer)", n), cells: map[string]string{}, budget: "≤ 1.3× the dialer (median of the pairs' ratios)"}
+	wall := row{figure: fmt.Sprintf("exec → exit 0, 1 tcp target already up on loopback: wall (n=%d; depprobe in triples with a bare Go dialer and the stack dialer)", n), cells: map[string]string{}, budget: "≤ 1.3× the dialer (median of the ratios)"}
 	cpu := row{figure: "exec → exit 0: CPU (user+sys), same runs", cells: map[string]string{}, budget: "≤ 1.3× the dialer"}
 	faults := row{figure: "exec → exit 0: minor page faults, same runs", cells: map[string]string{}, budget: "—"}
-	// depprobe and the dialer, in pairs.
-	dialer := []string{b.o.dialer, fmt.Sprintf("127.0.0.1:%d", port)}
-	dp := b.tools[depprobe].argv("127.0.0.1", port, 0)
-	var d, y [3][]float64 // depprobe's and the dialer's wall, cpu, faults
-	var ratio [2][]float64
+	floor := row{figure: "exec → exit 0, same runs: the stack dialer (the bare dialer linking crypto/tls and net/http, as depprobe must), its ratio to the bare dialer, and depprobe's to it", cells: map[string]string{}, budget: "—", met: "—"}
+	// depprobe, the dialer and the stack dialer, in triples.
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	argvs := [3][]string{b.tools[depprobe].argv("127.0.0.1", port, 0), {b.o.dialer, addr}, {b.o.stackDialer, addr}}
+	var got [3][3][]float64   // program (depprobe, dialer, stack dialer) × figure (wall, cpu, faults)
+	var ratio [3][2][]float64 // depprobe/dialer, stack/dialer, depprobe/stack × wall, cpu
 	fails := 0
 	for i := 0; i < n && ctx.Err() == nil; i++ {
-		var a, z sample
-		var okA, okZ bool
-		if i%2 == 0 {
-			a, okA = once(dp)
-			z, okZ = once(dialer)
-		} else {
-			z, okZ = once(dialer)
-			a, okA = once(dp)
+		var s [3]sample
+		ok := true
+		for k := range 3 {
+			j := (i + k) % 3
+			var okJ bool
+			s[j], okJ = once(argvs[j])
+			ok = ok && okJ
 		}
-		if !okA || !okZ {
+		if !ok {
 			fails++
 			continue
 		}
-		for k, v := range [3][2]float64{{a.wall, z.wall}, {a.cpu, z.cpu}, {a.faults, z.faults}} {
-			d[k], y[k] = append(d[k], v[0]), append(y[k], v[1])
+		for j := range 3 {
+			got[j][0] = append(got[j][0], s[j].wall)
+			got[j][1] = append(got[j][1], s[j].cpu)
+			got[j][2] = append(got[j][2], s[j].faults)
 		}
-		ratio[0] = append(ratio[0], a.wall/z.wall)
-		if z.cpu > 0 {
-			ratio[1] = append(ratio[1], a.cpu/z.cpu)
+		for r, p := range [3][2]int{{0, 1}, {2, 1}, {0, 2}} {
+			a, z := s[p[0]], s[p[1]]
+			ratio[r][0] = append(ratio[r][0], a.wall/z.wall)
+			if z.cpu > 0 {
+				ratio[r][1] = append(ratio[r][1], a.cpu/z.cpu)
+			}
 		}
 	}
 	paired := func(k int, unit string) string {
-		c := cell(d[k], fails, unit) + "; dialer " + cell(y[k], 0, unit)
+		c := cell(got[0][k], fails, unit) + "; dialer " + cell(got[1][k], 0, unit)
 		if k < 2 {
-			c += "; ratio " + cell(ratio[k], 0, "×")
+			c += "; ratio " + cell(ratio[0][k], 0, "×")
 		}
 		return c
 	}
 	wall.cells[depprobe], cpu.cells[depprobe], faults.cells[depprobe] = paired(0, "ms"), paired(1, "ms"), paired(2, "")
-	wall.met = metIf(ratio[0], func(m float64) bool { return m <= 1.3 })
-	cpu.met = metIf(ratio[1], func(m float64) bool { return m <= 1.3 })
+	wall.met = metIf(ratio[0][0], func(m float64) bool { return m <= 1.3 })
+	cpu.met = metIf(ratio[0][1], func(m float64) bool { return m <= 1.3 })
+	floor.cells[depprobe] = fmt.Sprintf("wall %s, %s the dialer's, depprobe %s its; CPU %s, %s, depprobe %s; faults %s",
+		cell(got[2][0], 0, "ms"), cell(ratio[1][0], 0, "×"), cell(ratio[2][0], 0, "×"),
+		cell(got[2][1], 0, "ms"), cell(ratio[1][1], 0, "×"), cell(ratio[2][1], 0, "×"), cell(got[2][2], 0, ""))
 	for _, name := range toolOrder[1:] {
 		var s [3][]float64
 		fails := 0
@@ -95,10 +106,12 @@ func (b *bench) execToExit(ctx context.Context, scale int) {
 			s[0], s[1], s[2] = append(s[0], x.wall), append(s[1], x.cpu), append(s[2], x.faults)
 		}
 		wall.cells[name], cpu.cells[name], faults.cells[name] = cell(s[0], fails, "ms"), cell(s[1], fails, "ms"), cell(s[2], fails, "")
+		floor.cells[name] = "—"
 	}
 	b.add(wall)
 	b.add(cpu)
 	b.add(faults)
+	b.add(floor)
 }
 
 // reaction: the listener starts D seconds after the tool, D uniform in

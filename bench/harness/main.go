@@ -49,25 +49,29 @@ var toolOrder = []string{depprobe, waitForIt, ncLoop, waitOn, waitPort}
 type options struct {
 	depprobe string // the static depprobe binary
 	dialer   string // bench/dialer, built as depprobe is: the start-up yardstick
-	node     string // bench/.node: <tool>/node_modules/.bin/<tool>
-	tag      string // prefix of the namespaces and the nft table
-	out      string // results.md
-	quick    bool   // few runs: to try the harness, not to quote
-	only     string // comma-separated step names: run only these
+	// bench/dialer built with -tags stack: the yardstick linking the TLS
+	// and HTTP stack that depprobe cannot do without.
+	stackDialer string
+	node        string // bench/.node: <tool>/node_modules/.bin/<tool>
+	tag         string // prefix of the namespaces and the nft table
+	out         string // results.md
+	quick       bool   // few runs: to try the harness, not to quote
+	only        string // comma-separated step names: run only these
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.depprobe, "depprobe", "", "path of the depprobe binary to measure (static, stripped)")
 	flag.StringVar(&o.dialer, "dialer", "", "path of bench/dialer built as depprobe is (static, stripped): start-up is measured against it")
+	flag.StringVar(&o.stackDialer, "stack-dialer", "", "path of bench/dialer built with -tags stack (it links crypto/tls and net/http): how much of the start-up ratio that stack costs")
 	flag.StringVar(&o.node, "node", "bench/.node", "directory holding wait-on/ and wait-port/ npm installs")
 	flag.StringVar(&o.tag, "tag", fmt.Sprintf("dpb%d", os.Getpid()), "name prefix of the netns and nft table this run creates (≤ 8 characters)")
 	flag.StringVar(&o.out, "out", "bench/results.md", "where to write the markdown results")
 	flag.BoolVar(&o.quick, "quick", false, "few runs, short durations: to try the harness")
 	flag.StringVar(&o.only, "only", "", "run only these steps (comma-separated names as the harness prints them, e.g. startup,serve)")
 	flag.Parse()
-	if o.depprobe == "" || o.dialer == "" {
-		fmt.Fprintln(os.Stderr, "harness: -depprobe and -dialer are required")
+	if o.depprobe == "" || o.dialer == "" || o.stackDialer == "" {
+		fmt.Fprintln(os.Stderr, "harness: -depprobe, -dialer and -stack-dialer are required")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
