@@ -339,9 +339,25 @@ func (b *bench) cpuAndRSS(ctx context.Context, scale int) {
 		one[name], ten[name] = &res{}, &res{}
 	}
 	dpEnv := []string{"DEPPROBE_TIMEOUT=" + deadline.String()}
+	// depprobe runs alone (its CPU is a budget; two cores shared with
+	// node would blur it), in pairs with the dialer waiting on the same
+	// schedule: the least a Go program pays for those wake-ups on this
+	// machine. The baselines run side by side.
+	loop := &res{}
 	for i := 0; i < rounds && ctx.Err() == nil; i++ {
+		dp := func() { do(b.tools[depprobe].argv("127.0.0.1", b.freePort(), deadline), dpEnv, one[depprobe]) }
+		dl := func() {
+			do([]string{b.o.dialer, fmt.Sprintf("127.0.0.1:%d", b.freePort()), deadline.String()}, nil, loop)
+		}
+		if i%2 == 0 {
+			dp()
+			dl()
+		} else {
+			dl()
+			dp()
+		}
 		var wg sync.WaitGroup
-		for _, name := range toolOrder {
+		for _, name := range toolOrder[1:] {
 			t := b.tools[name]
 			argv := t.argv("127.0.0.1", b.freePort(), deadline)
 			wg.Go(func() { do(argv, dpEnv, one[name]) })
@@ -364,7 +380,7 @@ func (b *bench) cpuAndRSS(ctx context.Context, scale int) {
 		}
 		wg.Wait()
 	}
-	cpu := row{figure: fmt.Sprintf("CPU (user+sys) while waiting 5 s on a refused target, start-up included (n=%d)", rounds), cells: map[string]string{}, budget: "≤ 30 ms"}
+	cpu := row{figure: fmt.Sprintf("CPU (user+sys) while waiting 5 s on a refused target, start-up included (n=%d; depprobe alone, the others side by side)", rounds), cells: map[string]string{}, budget: "≤ 30 ms"}
 	rss := row{figure: "peak RSS, `wait` on 1 refused target, 5 s", cells: map[string]string{}, budget: "—"}
 	rss10 := row{figure: "peak RSS, `wait` on 10 refused targets, 5 s", cells: map[string]string{}, budget: "≤ 10 MB"}
 	cpu10 := row{figure: "CPU (user+sys), 10 refused targets, 5 s", cells: map[string]string{}, budget: "—"}
@@ -379,6 +395,7 @@ func (b *bench) cpuAndRSS(ctx context.Context, scale int) {
 		rss10.cells[name] = cell(ten[name].rss, ten[name].fails, "MB")
 		cpu10.cells[name] = cell(ten[name].cpu, ten[name].fails, "ms")
 	}
+	cpu.cells[depprobe] += "; the dialer waiting on the same schedule " + cell(loop.cpu, loop.fails, "ms")
 	cpu.met = metIf(one[depprobe].cpu, func(m float64) bool { return m <= 30 })
 	rss10.met = metIf(ten[depprobe].rss, func(m float64) bool { return m <= 10 })
 	b.add(cpu)
