@@ -242,3 +242,43 @@ func TestLookupSelfUnlocked(t *testing.T) {
 		t.Errorf("the result recorded during the lookup is %+v", got)
 	}
 }
+
+// TestSharedCauseOutsideAPod: outside a pod, wait does not analyse the
+// targets' results together at every attempt (nothing would come of it
+// there: no cause ends the wait early, no Event is published), and still
+// says the cause they share when it gives up.
+func TestSharedCauseOutsideAPod(t *testing.T) {
+	env := fast(map[string]string{"DEPPROBE_TERMINATION_LOG": filepath.Join(t.TempDir(), "termination-log")})
+	c, err := loadConfig(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = c.forCommand("wait")
+	targets, err := c.targets([]string{"db=tcp://db:5432", "cache=tcp://cache:6379"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		tg.Resolver = refusingDNS(t)
+	}
+	an := newAnalyst(targets, nil, true)
+	for i, tg := range targets {
+		r := tg.Probe(t.Context())
+		if oc, ok := an.observe(t.Context(), i, r); ok {
+			t.Errorf("observe(%s) = %+v outside a pod, want nothing until the end", tg.Name, oc)
+		}
+	}
+	if oc, ok := an.analyze(t.Context(), an.snapshot()); !ok || oc.cause != "cluster_dns" {
+		t.Fatalf("the snapshot's cause = %+v, %v; want cluster_dns", oc, ok)
+	}
+
+	var log lockedBuffer
+	if err := wait(t.Context(), c, targets, newLogger(c, &log), nil); !errors.Is(err, errNotReady) {
+		t.Fatalf("wait = %v, want %v", err, errNotReady)
+	}
+	for _, want := range []string{`"msg":"gave up: one cause"`, `"cause":"cluster_dns"`, `"err":"DNS does not answer: every name failed at resolve"`} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log has no %s:\n%s", want, log.String())
+		}
+	}
+}
