@@ -76,7 +76,7 @@ fuzz:
 	done
 
 # Every budget of docs/performance.md, side by side with wait-for-it, an nc -z
-# loop, wait-on and wait-port, in one run (root; about 9 minutes; not part of
+# loop, wait-on and wait-port, in one run (root; about 10 minutes; not part of
 # CI). Writes bench/results.md.
 bench:
 	sh bench/run.sh

@@ -11,7 +11,7 @@
 #
 # Needs root (nftables counts SYNs on lo; the dropped-SYN figure uses two
 # network namespaces of its own) and, from Debian: nftables iproute2
-# wait-for-it netcat-openbsd wrk time nodejs npm. Whole run: about 9 minutes.
+# wait-for-it netcat-openbsd wrk time nodejs npm. Whole run: about 10 minutes.
 # Not part of CI's pass/fail. Touches the network only on loopback and inside
 # the namespaces it creates; removes them, its nft table and its processes on
 # exit, also when interrupted.

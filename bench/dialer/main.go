@@ -7,10 +7,10 @@
 // stack: see stack.go).
 //
 // With a second argument, a duration, it is the yardstick of the CPU a
-// wait costs: it dials again and again until that much time has passed,
-// 10 ms after the first attempt and twice as long after each, up to
-// 100 ms (depprobe's defaults, without the jitter), and exits 0 at the
-// first connection, 1 when the time is up.
+// wait costs: it dials again and again, 10 ms after the first attempt and
+// twice as long after each, up to 100 ms (depprobe's defaults, without the
+// jitter), and exits 0 at the first connection, 1 when the next attempt
+// would come after that much time.
 package main
 
 import (
