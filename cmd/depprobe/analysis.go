@@ -38,18 +38,18 @@ const fastRefusal = 100 * time.Millisecond
 // pod, nil outside a cluster or without permission; ns is this pod's
 // namespace ("" outside a cluster).
 func analyze(targets []*probe.Target, results []probe.Result, self *kube.Self, ns string) (oneCause, bool) {
+	// A result is read where it is, not copied: wait reads them together at
+	// every attempt in a pod.
 	type probed struct {
 		t *probe.Target
-		r probe.Result
+		r *probe.Result
 	}
-	var all []probed
-	for i, r := range results {
-		if r.Target != "" {
-			all = append(all, probed{targets[i], r})
-		}
-	}
-	if len(all) == 0 || len(all) < len(targets) {
+	if len(results) == 0 || slices.ContainsFunc(results, func(r probe.Result) bool { return r.Target == "" }) {
 		return oneCause{}, false // not every target has said something yet
+	}
+	all := make([]probed, len(results))
+	for i := range results {
+		all[i] = probed{targets[i], &results[i]}
 	}
 	evidence := func(ps []probed) []string {
 		var e []string
@@ -107,7 +107,7 @@ func analyze(targets []*probe.Target, results []probe.Result, self *kube.Self, n
 		fast := true
 		for _, p := range all {
 			r := p.r
-			fast = fast && r.Step == probe.Connect && (r.Outcome == probe.Refused || r.Outcome == probe.Reset) && connectTime(r) < fastRefusal
+			fast = fast && r.Step == probe.Connect && (r.Outcome == probe.Refused || r.Outcome == probe.Reset) && connectTime(*r) < fastRefusal
 		}
 		if fast {
 			c := oneCause{cause: "mesh_proxy", evidence: evidence(all)}

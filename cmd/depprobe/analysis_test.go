@@ -282,3 +282,25 @@ func TestSharedCauseOutsideAPod(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAnalyze: what reading ten targets' results together costs, as
+// wait does in a pod at every attempt.
+func BenchmarkAnalyze(b *testing.B) {
+	var specs []probe.Spec
+	for i := range 10 {
+		specs = append(specs, probe.Spec{Name: fmt.Sprintf("t%d", i), URL: fmt.Sprintf("tcp://10.0.0.%d:5432", i+1)})
+	}
+	targets, err := probe.Targets(specs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	results := make([]probe.Result, len(targets))
+	for i, t := range targets {
+		results[i] = failed(t.Name, probe.Connect, probe.Refused, 300*time.Millisecond, errors.New("connection refused"))
+	}
+	self := &kube.Self{DNS: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		analyze(targets, results, self, "app")
+	}
+}
