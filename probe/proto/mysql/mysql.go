@@ -24,15 +24,23 @@ import (
 	"github.com/depprobe/depprobe/probe/proto"
 )
 
-// MySQL error codes the probe tells apart
-// (https://mariadb.com/kb/en/mariadb-error-code-reference/).
+// MySQL error codes the probe tells apart, at login and in role= and
+// query= (https://mariadb.com/kb/en/mariadb-error-code-reference/).
 const (
 	mysqlTooManyConnections = 1040 // ER_CON_COUNT_ERROR
+	mysqlDBAccessDenied     = 1044 // ER_DBACCESS_DENIED_ERROR
 	mysqlAccessDenied       = 1045 // ER_ACCESS_DENIED_ERROR
+	mysqlBadDB              = 1049 // ER_BAD_DB_ERROR
 	mysqlShutdown           = 1053 // ER_SERVER_SHUTDOWN
+	mysqlBadField           = 1054 // ER_BAD_FIELD_ERROR
+	mysqlSyntax             = 1064 // ER_PARSE_ERROR
 	mysqlNormalShutdown     = 1077 // ER_NORMAL_SHUTDOWN
 	mysqlHostBlocked        = 1129 // ER_HOST_IS_BLOCKED
 	mysqlHostNotAllowed     = 1130 // ER_HOST_NOT_PRIVILEGED
+	mysqlTableAccess        = 1142 // ER_TABLEACCESS_DENIED_ERROR
+	mysqlNoSuchTable        = 1146 // ER_NO_SUCH_TABLE
+	mysqlLockWait           = 1205 // ER_LOCK_WAIT_TIMEOUT
+	mysqlDeadlock           = 1213 // ER_LOCK_DEADLOCK
 	// ER_ACCESS_DENIED_NO_PASSWORD_ERROR: MariaDB's "access denied" from an
 	// authentication plugin other than the password ones (unix_socket,
 	// …). A user that does not exist gets it too, at random: MariaDB

@@ -10,19 +10,6 @@ import (
 	"github.com/depprobe/depprobe/probe/proto"
 )
 
-// MySQL error codes of a login or a query that role= and query= tell
-// apart (https://mariadb.com/kb/en/mariadb-error-code-reference/).
-const (
-	mysqlDBAccessDenied = 1044 // ER_DBACCESS_DENIED_ERROR
-	mysqlBadDB          = 1049 // ER_BAD_DB_ERROR
-	mysqlBadField       = 1054 // ER_BAD_FIELD_ERROR
-	mysqlSyntax         = 1064 // ER_PARSE_ERROR
-	mysqlTableAccess    = 1142 // ER_TABLEACCESS_DENIED_ERROR
-	mysqlNoSuchTable    = 1146 // ER_NO_SUCH_TABLE
-	mysqlLockWait       = 1205 // ER_LOCK_WAIT_TIMEOUT
-	mysqlDeadlock       = 1213 // ER_LOCK_DEADLOCK
-)
-
 // loginError maps an ERR packet in place of the login verdict when the
 // login must succeed (role=, query=): a denial is auth_failed, a database
 // that does not exist yet not_ready, the rest as mysqlError says or
